@@ -1,0 +1,172 @@
+"""The common base of every joint label model: a distribution over label sets y in {0,1}^M.
+
+A model is a distribution; a prediction is a decision taken from it (see ``comorbid.decoders``).
+Every subclass provides ``log_prob``, ``sample``, ``marginals``, ``mode`` and
+``count_marginals`` and says, in :attr:`JointLabelDistribution.exact`, which of them are exact
+for this instance (a chain's marginals are exact by enumeration for few labels and Monte Carlo
+beyond, for example).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.distributions import Distribution, constraints
+
+#: Enumerating 2^M label sets beyond this many labels is refused (2^20 sets x batch).
+MAX_ENUMERATE_LABELS = 20
+#: Methods a distribution may provide exactly; ``exact`` is a subset of these.
+METHODS = frozenset({"log_prob", "sample", "marginals", "mode", "count_marginals"})
+
+
+def all_label_sets(n_labels: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Every label set of ``n_labels`` labels, ``[2^M, M]``, row ``i`` the binary digits of ``i``
+    (label 0 is the least significant bit)."""
+    if n_labels > MAX_ENUMERATE_LABELS:
+        raise ValueError(
+            f"Refusing to enumerate 2^{n_labels} label sets (at most {MAX_ENUMERATE_LABELS} labels)"
+        )
+    index = torch.arange(2**n_labels, device=device)
+    bits = torch.arange(n_labels, device=device)
+    return ((index[:, None] >> bits[None, :]) & 1).to(dtype)
+
+
+class JointLabelDistribution(Distribution):
+    """A batch of distributions over label sets, ``batch_shape=(B,)``, ``event_shape=(M,)``.
+
+    Values are float tensors of 0.0/1.0 (so they can be fed back into networks); ``log_prob``
+    accepts bool, integer or float 0/1 tensors of shape ``[..., B, M]``.
+
+    Subclasses implement ``log_prob`` and ``sample`` and override the other methods where they
+    can do better than the defaults here, which enumerate all 2^M sets (exact, small M) and
+    otherwise estimate from samples.
+    """
+
+    arg_constraints: dict = {}
+    support = constraints.independent(constraints.boolean, 1)
+    has_enumerate_support = True
+    #: Samples drawn by the Monte Carlo fallbacks of ``marginals`` and ``count_marginals``.
+    n_mc_samples: int = 2000
+
+    def __init__(self, batch_size: int, n_labels: int, validate_args: bool | None = False):
+        super().__init__(torch.Size([batch_size]), torch.Size([n_labels]), validate_args=validate_args)
+
+    # ------------------------------------------------------------------ what subclasses give
+    @property
+    def n_labels(self) -> int:
+        return self.event_shape[0]
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch_shape[0]
+
+    @property
+    def exact(self) -> frozenset[str]:
+        """Names of the methods that are exact for this instance (a subset of ``METHODS``)."""
+        if self.n_labels <= MAX_ENUMERATE_LABELS:
+            return METHODS
+        return frozenset({"log_prob", "sample"})
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.marginals()
+
+    def marginals(self) -> torch.Tensor:
+        """P(y_j = 1 | x), ``[B, M]``."""
+        if self.n_labels <= MAX_ENUMERATE_LABELS:
+            sets, probs = self._enumerate()
+            return probs @ sets
+        return self.sample((self.n_mc_samples,)).mean(0)
+
+    def mode(self, beam_size: int | None = None) -> torch.Tensor:
+        """The most probable label set, ``[B, M]`` (``beam_size`` is for searching models)."""
+        sets, probs = self._enumerate()
+        return sets[probs.argmax(-1)]
+
+    def count_marginals(self) -> torch.Tensor:
+        """``[B, M, M+1]``: entry ``[b, j, s]`` is P(y_j = 1 and |y| = s); column 0 is zero.
+
+        This is what the general F-measure maximiser (GFM) needs.
+        """
+        if self.n_labels <= MAX_ENUMERATE_LABELS:
+            sets, probs = self._enumerate()
+            return count_marginals_from_sets(sets, probs)
+        samples = self.sample((self.n_mc_samples,))  # [n, B, M]
+        weights = torch.full(samples.shape[:2], 1.0 / samples.shape[0], dtype=samples.dtype)
+        return count_marginals_from_sets(samples.transpose(0, 1), weights.transpose(0, 1))
+
+    def size_distribution(self) -> torch.Tensor:
+        """P(|y| = s) for s = 0..M, ``[B, M+1]``, derived from ``count_marginals``.
+
+        Uses sum_j P(y_j=1, |y|=s) = s * P(|y|=s) for s >= 1; P(|y|=0) is what is left.
+        """
+        per_size = self.count_marginals().sum(1)  # [B, M+1]
+        sizes = torch.arange(self.n_labels + 1, dtype=per_size.dtype, device=per_size.device)
+        nonempty = per_size[:, 1:] / sizes[1:]
+        empty = (1.0 - nonempty.sum(-1, keepdim=True)).clamp_min(0.0)
+        return torch.cat([empty, nonempty], dim=-1)
+
+    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+        sets = all_label_sets(self.n_labels, dtype=torch.get_default_dtype())  # [2^M, M]
+        sets = sets[:, None, :]
+        if expand:
+            sets = sets.expand(-1, self.batch_size, -1)
+        return sets
+
+    def entropy(self) -> torch.Tensor:
+        sets, probs = self._enumerate()
+        return -(probs * probs.clamp_min(1e-300).log()).sum(-1)
+
+    # ------------------------------------------------------------------ helpers
+    def _enumerate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All label sets ``[2^M, M]`` and their probabilities ``[B, 2^M]`` (small M only)."""
+        sets = all_label_sets(self.n_labels, dtype=torch.get_default_dtype())
+        log_probs = self.log_prob(sets[:, None, :].expand(-1, self.batch_size, -1))  # [2^M, B]
+        probs = log_probs.T.exp()
+        return sets.to(probs.dtype), probs
+
+    def _check_value(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` as a float tensor ``[..., B, M]``, with a clear error if it is not 0/1."""
+        value = torch.as_tensor(value)
+        if value.shape[-1:] != self.event_shape:
+            raise ValueError(
+                f"Expected label sets with {self.n_labels} labels in the last dimension, "
+                f"got shape {tuple(value.shape)}"
+            )
+        if not value.dtype == torch.bool:
+            bad = (value != 0) & (value != 1)
+            if bad.any():
+                where = bad.nonzero()[0].tolist()
+                raise ValueError(f"Expected label sets of 0/1, got {value[tuple(where)].item()} at {where}")
+        return value.to(torch.get_default_dtype() if not value.is_floating_point() else value.dtype)
+
+
+def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """P(y_j=1, |y|=s) from weighted label sets.
+
+    Args:
+        sets: ``[K, M]`` shared label sets, or ``[B, K, M]`` per row.
+        weights: ``[B, K]`` probabilities of those sets (rows sum to 1).
+
+    Returns:
+        ``[B, M, M+1]``.
+    """
+    m = sets.shape[-1]
+    if sets.dim() == 2:
+        sets = sets.expand(weights.shape[0], -1, -1)
+    sets = sets.to(weights.dtype)
+    size_one_hot = torch.nn.functional.one_hot(sets.sum(-1).round().long(), m + 1).to(weights.dtype)  # [B,K,M+1]
+    return torch.einsum("bk,bkj,bks->bjs", weights, sets, size_one_hot)
+
+
+def log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x (Maechler 2012)."""
+    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
