@@ -48,6 +48,9 @@ class JointLabelDistribution(Distribution):
     has_enumerate_support = True
     #: Samples drawn by the Monte Carlo fallbacks of ``marginals`` and ``count_marginals``.
     n_mc_samples: int = 2000
+    #: Up to this many labels the default ``marginals``/``count_marginals``/``mode`` enumerate
+    #: all 2^M sets (exact); beyond, they estimate from samples.
+    enumerate_max_labels: int = 16
 
     def __init__(self, batch_size: int, n_labels: int, validate_args: bool | None = False):
         super().__init__(torch.Size([batch_size]), torch.Size([n_labels]), validate_args=validate_args)
@@ -64,7 +67,7 @@ class JointLabelDistribution(Distribution):
     @property
     def exact(self) -> frozenset[str]:
         """Names of the methods that are exact for this instance (a subset of ``METHODS``)."""
-        if self.n_labels <= MAX_ENUMERATE_LABELS:
+        if self.n_labels <= self.enumerate_max_labels:
             return METHODS
         return frozenset({"log_prob", "sample"})
 
@@ -81,13 +84,15 @@ class JointLabelDistribution(Distribution):
 
     def marginals(self) -> torch.Tensor:
         """P(y_j = 1 | x), ``[B, M]``."""
-        if self.n_labels <= MAX_ENUMERATE_LABELS:
+        if self.n_labels <= self.enumerate_max_labels:
             sets, probs = self._enumerate()
             return probs @ sets
         return self.sample((self.n_mc_samples,)).mean(0)
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         """The most probable label set, ``[B, M]`` (``beam_size`` is for searching models)."""
+        if self.n_labels > self.enumerate_max_labels:
+            raise NotImplementedError(f"{type(self).__name__} has no mode search for {self.n_labels} labels")
         sets, probs = self._enumerate()
         return sets[probs.argmax(-1)]
 
@@ -96,7 +101,7 @@ class JointLabelDistribution(Distribution):
 
         This is what the general F-measure maximiser (GFM) needs.
         """
-        if self.n_labels <= MAX_ENUMERATE_LABELS:
+        if self.n_labels <= self.enumerate_max_labels:
             sets, probs = self._enumerate()
             return count_marginals_from_sets(sets, probs)
         samples = self.sample((self.n_mc_samples,))  # [n, B, M]
@@ -129,7 +134,8 @@ class JointLabelDistribution(Distribution):
     def _enumerate(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All label sets ``[2^M, M]`` and their probabilities ``[B, 2^M]`` (small M only)."""
         sets = all_label_sets(self.n_labels, dtype=torch.get_default_dtype())
-        log_probs = self.log_prob(sets[:, None, :].expand(-1, self.batch_size, -1))  # [2^M, B]
+        with torch.no_grad():
+            log_probs = self.log_prob(sets[:, None, :].expand(-1, self.batch_size, -1))  # [2^M, B]
         probs = log_probs.T.exp()
         return sets.to(probs.dtype), probs
 

@@ -1,0 +1,22 @@
+"""Encoders: texts or feature matrices -> features for a head. One registry line per encoder."""
+
+from comorbid.encoders.base import Encoder
+from comorbid.encoders.mlp import MLPEncoder
+from comorbid.encoders.tfidf import TfidfEncoder
+
+ENCODERS: dict[str, type[Encoder]] = {
+    TfidfEncoder.name: TfidfEncoder,
+    MLPEncoder.name: MLPEncoder,
+}
+
+
+def get_encoder(name: str, is_text: bool) -> type[Encoder]:
+    """The encoder class for ``name``; ``"auto"`` picks TF-IDF for texts and the MLP otherwise."""
+    if name == "auto":
+        name = "tfidf" if is_text else "mlp"
+    if name not in ENCODERS:
+        raise ValueError(f"Unknown encoder {name!r}; expected auto or one of: {', '.join(sorted(ENCODERS))}")
+    return ENCODERS[name]
+
+
+__all__ = ["ENCODERS", "Encoder", "MLPEncoder", "TfidfEncoder", "get_encoder"]

@@ -1,0 +1,5 @@
+import sys
+
+from comorbid.cli import main
+
+sys.exit(main())

@@ -1,0 +1,267 @@
+"""The ``comorbid`` command: cv, train, predict, evaluate, demo.
+
+Bad arguments or bad input end with exit code 2 and one line on stderr saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from comorbid.data.dataset import MultiLabelDataset
+from comorbid.decoders import parse_decoders
+from comorbid.evaluation import REPORTED_METRICS, cross_validate, evaluate_predictions
+from comorbid.model import MultiLabelModel
+from comorbid.training import TrainConfig, new_progress
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Multi-label classification with dependent labels, for ICD coding.")
+console = Console(stderr=True)
+stdout = Console()
+
+
+class InputError(Exception):
+    """Bad input or arguments: reported in one line, exit code 2."""
+
+
+# ---------------------------------------------------------------------------- shared options
+DataArgument = typer.Argument(..., help="Data file (CMC .xml, .arff[.gz|.bz2], .csv, .jsonl) or a registered name.")
+LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
+ModelOption = typer.Option("independent", "--model", help="Joint label model: independent, chain, ...")
+EncoderOption = typer.Option("auto", "--encoder", help="auto (tfidf for text, mlp for features), tfidf, mlp.")
+LossOption = typer.Option(None, "--loss", help="Training loss of the independent model (see comorbid.losses).")
+WeightDecayOption = typer.Option(None, "--weight-decay", help="L2 penalty on the weights (default: TrainConfig's).")
+SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
+TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the text column.")
+LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
+IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: row number).")
+
+
+def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str]):
+    from comorbid.data import load_dataset
+
+    return load_dataset(path, labels_xml=labels_xml, text_column=text_column, labels_column=labels_column,
+                        id_column=id_column)
+
+
+def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int):
+    from comorbid.heads import get_head
+
+    head_options: dict[str, Any] = {}
+    if loss is not None:
+        if model != "independent":
+            raise InputError(f"--loss applies to the independent model only, not to {model!r}")
+        head_options["loss"] = loss
+    get_head(model)
+    train = TrainConfig(seed=seed)
+    if weight_decay is not None:
+        if weight_decay < 0:
+            raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
+        train.weight_decay = weight_decay
+    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options, train=train)
+
+
+def _write_atomic(path: str, write) -> None:
+    """Write through a temporary file in the same folder, then rename: never half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            write(stream)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Optional[str], payload: dict) -> None:
+    if path:
+        _write_atomic(path, lambda stream: json.dump(payload, stream, indent=1))
+
+
+def metrics_table(title: str, rows: dict[str, dict[str, float]], std: dict | None = None) -> Table:
+    """A rich table: one row per key (model / decoder), one column per reported metric."""
+    table = Table(title=title)
+    table.add_column("model / decoder")
+    for metric in REPORTED_METRICS:
+        table.add_column(metric, justify="right")
+    for name, values in rows.items():
+        cells = []
+        for metric in REPORTED_METRICS:
+            cell = f"{values[metric]:.3f}"
+            if std is not None:
+                cell += f" ± {std[name][metric]:.3f}"
+            cells.append(cell)
+        table.add_row(name, *cells)
+    return table
+
+
+# ---------------------------------------------------------------------------- commands
+@app.command()
+def cv(
+    data: str = DataArgument,
+    labels: Optional[str] = LabelsOption,
+    folds: int = typer.Option(5, "--folds", help="Number of iteratively stratified folds."),
+    seed: int = SeedOption,
+    model: str = ModelOption,
+    encoder: str = EncoderOption,
+    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help="Comma-separated decoders."),
+    loss: Optional[str] = LossOption,
+    weight_decay: Optional[float] = WeightDecayOption,
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
+    text_column: str = TextColumnOption,
+    labels_column: str = LabelsColumnOption,
+    id_column: Optional[str] = IdColumnOption,
+):
+    """Cross-validate one model with several decoders on the same folds."""
+    decoders = parse_decoders(decode)
+    make_model = _make_model(model, encoder, loss, weight_decay, seed)
+    dataset = _load(data, labels, text_column, labels_column, id_column)
+    if folds < 2 or folds > len(dataset):
+        raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
+    with new_progress(transient=True) as progress:
+        result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model)
+    payload = {"model": model, "encoder": encoder, "loss": loss, "data": data, **result}
+    stdout.print(metrics_table(f"{dataset.name}: {model}, {folds}-fold CV (seed {seed}), mean ± std",
+                               {f"{model} / {d}": v for d, v in result["metrics"].items()},
+                               {f"{model} / {d}": v for d, v in result["std"].items()}))
+    _write_json(json_out, payload)
+
+
+@app.command()
+def train(
+    data: str = DataArgument,
+    out: str = typer.Option(..., "--out", help="Model directory to write (safetensors + JSON)."),
+    labels: Optional[str] = LabelsOption,
+    model: str = ModelOption,
+    encoder: str = EncoderOption,
+    loss: Optional[str] = LossOption,
+    weight_decay: Optional[float] = WeightDecayOption,
+    seed: int = SeedOption,
+    text_column: str = TextColumnOption,
+    labels_column: str = LabelsColumnOption,
+    id_column: Optional[str] = IdColumnOption,
+):
+    """Train a model on all of DATA and save it."""
+    make_model = _make_model(model, encoder, loss, weight_decay, seed)
+    dataset = _load(data, labels, text_column, labels_column, id_column)
+    if dataset.n_labels == 0:
+        raise InputError(f"{data} has no labels to learn from")
+    with new_progress(transient=True) as progress:
+        trained = make_model().fit(dataset, progress=progress)
+    trained.save(out)
+    console.print(f"saved {model} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
+
+
+def _load_model(model_dir: str) -> MultiLabelModel:
+    return MultiLabelModel.load(model_dir)
+
+
+@app.command()
+def predict(
+    model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
+    data: str = DataArgument,
+    out: str = typer.Option(..., "--out", help="CSV to write: header id,labels; labels ';'-joined."),
+    decode: str = typer.Option("hamming", "--decode", help="One decoder."),
+    labels: Optional[str] = LabelsOption,
+    text_column: str = TextColumnOption,
+    labels_column: str = LabelsColumnOption,
+    id_column: Optional[str] = IdColumnOption,
+):
+    """Write the predicted label set of every row of DATA, in input order."""
+    decoders = parse_decoders(decode)
+    if len(decoders) != 1:
+        raise InputError(f"--decode takes one decoder for predict, got {len(decoders)}")
+    trained = _load_model(model_dir)
+    dataset = _load(data, labels, text_column, labels_column, id_column)
+    predictions = trained.predict(dataset, decoders)[decoders[0]]
+
+    def write(stream):
+        writer = csv.writer(stream)
+        writer.writerow(["id", "labels"])
+        for row_id, row in zip(dataset.ids, predictions):
+            writer.writerow([row_id, ";".join(name for name, on in zip(trained.label_names, row) if on)])
+
+    _write_atomic(out, write)
+    console.print(f"wrote {len(dataset)} predictions to {out}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
+    data: str = DataArgument,
+    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help="Comma-separated decoders."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    labels: Optional[str] = LabelsOption,
+    text_column: str = TextColumnOption,
+    labels_column: str = LabelsColumnOption,
+    id_column: Optional[str] = IdColumnOption,
+):
+    """Score a saved model on labelled DATA (labels the model does not know count as missed)."""
+    decoders = parse_decoders(decode)
+    trained = _load_model(model_dir)
+    dataset = _load(data, labels, text_column, labels_column, id_column)
+    if dataset.n_labels == 0:
+        raise InputError(f"{data} has no labels to evaluate against")
+    unknown = sorted(set(dataset.label_names) - set(trained.label_names))
+    aligned = dataset.with_label_names(trained.label_names + unknown)
+    predictions = trained.predict(aligned, decoders)
+    padded = {d: _pad(p, len(unknown)) for d, p in predictions.items()}
+    scores = evaluate_predictions(aligned.labels, padded)
+    stdout.print(metrics_table(f"{model_dir} on {data}", scores))
+    if unknown:
+        console.print(f"note: {len(unknown)} label(s) in the data are unknown to the model: {', '.join(unknown[:10])}")
+    _write_json(json_out, {"model_dir": model_dir, "data": data, "metrics": scores, "unknown_labels": unknown})
+
+
+def _pad(predictions, extra: int):
+    import numpy as np
+
+    return np.pad(predictions, ((0, 0), (0, extra))) if extra else predictions
+
+
+@app.command()
+def demo(
+    data: Optional[str] = typer.Option(None, "--data", help="CMC 2007 XML file, or the data folder holding cmc2007/."),
+    folds: int = typer.Option(5, "--folds", help="Number of folds."),
+    seed: int = SeedOption,
+    quick: bool = typer.Option(False, "--quick", help="A fast smoke run: 2 folds."),
+):
+    """Independent vs chain model on CMC 2007 (or a built-in synthetic set), every decoder."""
+    from comorbid.demo import run_demo
+
+    run_demo(data, 2 if quick else folds, seed, stdout, console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app and turns every input error into one line and exit code 2."""
+    try:
+        app(args=argv, prog_name="comorbid", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.UsageError as error:
+        console.print(f"comorbid: error: {error.format_message()}", markup=False, highlight=False)
+        return 2
+    except click.Abort:
+        console.print("comorbid: aborted", markup=False)
+        return 130
+    except (InputError, ValueError, FileNotFoundError, RuntimeError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        console.print(f"comorbid: error: {message}", markup=False, highlight=False)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

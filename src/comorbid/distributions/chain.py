@@ -1,0 +1,152 @@
+"""Probabilistic classifier chain (Dembczynski, Cheng & Huellermeier, ICML 2010).
+
+p(y | x) = prod_t p(y_{o_t} | x, y_{o_1}, ..., y_{o_{t-1}}) for a label order o, each factor a
+logistic model whose logit is the label's own input-dependent logit plus a learned weight for
+every label earlier in the chain:
+
+    logit_{o_t} = u_{o_t}(x) + sum_{s < t} A[o_t, o_s] * y_{o_s}
+
+Training is teacher-forced: with the true labels fed in, the log-likelihood is one matrix
+product, as cheap as binary cross-entropy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from comorbid.distributions.base import METHODS, JointLabelDistribution
+
+#: Beam width of ``mode()`` when none is given.
+DEFAULT_BEAM_SIZE = 64
+
+
+class ChainBernoulli(JointLabelDistribution):
+    """A batch of probabilistic classifier chains.
+
+    Args:
+        unary_logits: ``[B, M]`` input-dependent logits u(x), in label order.
+        interactions: ``[M, M]`` (shared) or ``[B, M, M]`` weights; ``A[j, k]`` is the effect
+            of label k on label j. Only entries where k comes before j in ``order`` are used.
+        order: ``[M]`` permutation of label indices, the chain order (default ``0..M-1``).
+        beam_size: beam width for ``mode()`` (default 64: exact for M <= 7).
+        n_mc_samples: samples for Monte Carlo marginals / count marginals when M > 12.
+    """
+
+    #: Up to this many labels, marginals and count marginals are computed by enumeration (exact).
+    enumerate_max_labels = 12
+
+    def __init__(
+        self,
+        unary_logits: torch.Tensor,
+        interactions: torch.Tensor,
+        order: torch.Tensor | None = None,
+        beam_size: int = DEFAULT_BEAM_SIZE,
+        n_mc_samples: int = 2000,
+        validate_args: bool | None = False,
+    ):
+        if unary_logits.dim() != 2:
+            raise ValueError(f"Expected `unary_logits` of shape [B, M], got {tuple(unary_logits.shape)}")
+        b, m = unary_logits.shape
+        if interactions.shape not in (torch.Size([m, m]), torch.Size([b, m, m])):
+            raise ValueError(
+                f"Expected `interactions` of shape [{m}, {m}] or [{b}, {m}, {m}], got {tuple(interactions.shape)}"
+            )
+        if order is None:
+            order = torch.arange(m)
+        order = torch.as_tensor(order, dtype=torch.long)
+        if sorted(order.tolist()) != list(range(m)):
+            raise ValueError(f"Expected `order` to be a permutation of 0..{m - 1}, got {order.tolist()}")
+        self.unary_logits = unary_logits
+        self.interactions = interactions
+        self.order = order
+        self.beam_size = beam_size
+        self.n_mc_samples = n_mc_samples
+        # Everything below works in chain order: position t holds label order[t].
+        self._unary = unary_logits[:, order]
+        strictly_lower = torch.tril(torch.ones(m, m, dtype=torch.bool, device=unary_logits.device), -1)
+        self._weights = interactions[..., order, :][..., :, order] * strictly_lower
+        super().__init__(b, m, validate_args)
+
+    @property
+    def exact(self) -> frozenset[str]:
+        exact = {"log_prob", "sample"}
+        if self.n_labels <= self.enumerate_max_labels:
+            exact |= {"marginals", "count_marginals"}
+        if self.beam_size >= 2 ** max(self.n_labels - 1, 0):
+            exact.add("mode")
+        return frozenset(exact) & METHODS
+
+    # ------------------------------------------------------------------ core
+    def chain_logits(self, value_in_chain_order: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits ``[..., B, M]`` of every position given the earlier labels."""
+        if self._weights.dim() == 2:
+            context = value_in_chain_order @ self._weights.T
+        else:
+            context = torch.einsum("...bk,bjk->...bj", value_in_chain_order, self._weights)
+        return self._unary + context
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        value = self._check_value(value).to(self._unary.dtype)
+        ordered = value[..., self.order]
+        logits = self.chain_logits(ordered)
+        return -F.binary_cross_entropy_with_logits(logits, ordered.expand_as(logits), reduction="none").sum(-1)
+
+    def _step_logit(self, prefix: torch.Tensor, t: int) -> torch.Tensor:
+        """Logit of position ``t`` given the chain-ordered prefix ``[..., B, t]``."""
+        if self._weights.dim() == 2:
+            context = prefix @ self._weights[t, :t]
+        else:
+            context = torch.einsum("...bk,bk->...b", prefix, self._weights[:, t, :t])
+        return self._unary[:, t] + context
+
+    def _ancestral(self, n: int, record_probs: bool = False):
+        """Ancestral sampling of ``n`` chains per row; optionally the conditional probabilities."""
+        b, m = self._unary.shape
+        ordered = torch.zeros(n, b, m, dtype=self._unary.dtype, device=self._unary.device)
+        conditionals = torch.zeros_like(ordered) if record_probs else None
+        for t in range(m):
+            p = torch.sigmoid(self._step_logit(ordered[..., :t], t))
+            ordered[..., t] = torch.bernoulli(p)
+            if record_probs:
+                conditionals[..., t] = p
+        return ordered, conditionals
+
+    def _to_label_order(self, ordered: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(ordered)
+        out[..., self.order] = ordered
+        return out
+
+    def sample(self, sample_shape=()) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        with torch.no_grad():
+            ordered, _ = self._ancestral(max(shape.numel(), 1))
+        return self._to_label_order(ordered).reshape(*shape, *self.batch_shape, *self.event_shape)
+
+    # ------------------------------------------------------------------ derived
+    def marginals(self) -> torch.Tensor:
+        if self.n_labels <= self.enumerate_max_labels:
+            return super().marginals()
+        # Rao-Blackwellised Monte Carlo: average p(y_t = 1 | sampled prefix) instead of y_t.
+        with torch.no_grad():
+            _, conditionals = self._ancestral(self.n_mc_samples, record_probs=True)
+        return self._to_label_order(conditionals.mean(0))
+
+    def mode(self, beam_size: int | None = None) -> torch.Tensor:
+        """Beam search along the chain; exact when the beam holds every prefix (2^(M-1))."""
+        width = beam_size or self.beam_size
+        b, m = self._unary.shape
+        with torch.no_grad():
+            beams = torch.zeros(b, 1, 0, dtype=self._unary.dtype, device=self._unary.device)
+            scores = torch.zeros(b, 1, dtype=self._unary.dtype, device=self._unary.device)
+            for t in range(m):
+                logit = self._step_logit(beams.transpose(0, 1), t).T  # [B, K]
+                # extend every beam with y_t = 0 and y_t = 1
+                extended_scores = torch.stack([scores + F.logsigmoid(-logit), scores + F.logsigmoid(logit)], -1)
+                extended_scores = extended_scores.reshape(b, -1)  # [B, 2K], index = 2*beam + bit
+                keep = min(width, extended_scores.shape[1])
+                scores, index = extended_scores.topk(keep, dim=1)
+                parent = torch.div(index, 2, rounding_mode="floor")
+                bit = (index % 2).to(beams.dtype)
+                beams = torch.cat([beams.gather(1, parent[..., None].expand(-1, -1, t)), bit[..., None]], -1)
+        return self._to_label_order(beams[:, 0, :])

@@ -1,0 +1,57 @@
+"""Encoders: inputs (texts or feature matrices) -> features ``h [B, d]`` for a head.
+
+An encoder has two parts: ``featurize`` (fixed preprocessing, fitted once on the training inputs
+by ``fit``: TF-IDF, standardisation) and ``forward`` (the trainable network on those features).
+Fitted state that is not a tensor goes into ``config()`` (JSON); tensors go into the state dict
+(safetensors). ``from_config(config)`` rebuilds an encoder whose state dict then loads exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    name: ClassVar[str]
+    #: True when the encoder reads texts, False when it reads feature matrices.
+    reads_text: ClassVar[bool]
+
+    def __init__(self, **options: Any):
+        super().__init__()
+        self.options = options
+        self.output_dim = 0
+
+    def fit(self, inputs: Any) -> "Encoder":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def featurize(self, inputs: Any) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "options": self.options, "state": self.fitted_state()}
+
+    def fitted_state(self) -> dict[str, Any]:
+        """JSON-able fitted state (vocabularies, dimensions) that ``load_fitted_state`` restores."""
+        return {"output_dim": self.output_dim}
+
+    def load_fitted_state(self, state: dict[str, Any]) -> None:
+        self.output_dim = state["output_dim"]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Encoder":
+        encoder = cls(**config["options"])
+        encoder.load_fitted_state(config["state"])
+        return encoder
+
+    def check_inputs(self, inputs: Any) -> None:
+        is_text = isinstance(inputs, list)
+        if is_text != self.reads_text:
+            want = "texts" if self.reads_text else "a feature matrix"
+            got = "texts" if is_text else "a feature matrix"
+            raise ValueError(f"The {self.name} encoder reads {want}, but the data holds {got}")

@@ -1,0 +1,72 @@
+"""Cross-validation: the same folds for every model and decoder, metrics per fold and on average."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from rich.progress import Progress
+
+from comorbid.data.dataset import MultiLabelDataset
+from comorbid.data.splits import kfold_indices
+from comorbid.metrics import evaluate
+from comorbid.model import MultiLabelModel
+
+#: The metrics every report shows, in this order.
+REPORTED_METRICS = ("subset_accuracy", "hamming_loss", "micro_f1", "macro_f1", "instance_f1", "jaccard")
+
+
+def evaluate_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """The reported metrics of every decoder's predictions."""
+    return {
+        decoder: {name: float(value) for name, value in evaluate(y_true, y_pred).items() if name in REPORTED_METRICS}
+        for decoder, y_pred in predictions.items()
+    }
+
+
+def cross_validate(
+    dataset: MultiLabelDataset,
+    make_model: Callable[[], MultiLabelModel],
+    decoders: Sequence[str],
+    n_folds: int = 5,
+    seed: int = 0,
+    progress: Progress | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """Train a fresh model on each training fold and score every decoder on its test fold.
+
+    Folds are iteratively stratified (Sechidis et al., 2011; Szymanski & Kajdanowicz, 2017) and
+    depend only on the labels, ``n_folds`` and ``seed``, so every model sees the same folds.
+
+    Returns:
+        ``{"folds": k, "seed": .., "metrics": {decoder: {metric: mean}}, "std": {..},
+        "per_fold": {decoder: [{metric: value}, ...]}, "train_s": [..], "predict_s": [..]}``.
+    """
+    folds = kfold_indices(dataset.labels, n_folds=n_folds, seed=seed)
+    per_fold: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
+    train_seconds, predict_seconds = [], []
+    task = progress.add_task(f"{description} folds", total=n_folds, status="") if progress is not None else None
+    for index, (train_rows, test_rows) in enumerate(folds, start=1):
+        start = time.perf_counter()
+        model = make_model().fit(dataset.subset(train_rows), progress=progress, description=f"  fold {index}")
+        train_seconds.append(time.perf_counter() - start)
+        test = dataset.subset(test_rows)
+        start = time.perf_counter()
+        predictions = model.predict(test, decoders)
+        predict_seconds.append(time.perf_counter() - start)
+        for decoder, scores in evaluate_predictions(test.labels, predictions).items():
+            per_fold[decoder].append(scores)
+        if progress is not None:
+            progress.update(task, advance=1)
+    if progress is not None:
+        progress.remove_task(task)
+    return {
+        "folds": n_folds,
+        "seed": seed,
+        "metrics": {d: {m: float(np.mean([f[m] for f in rows])) for m in REPORTED_METRICS} for d, rows in per_fold.items()},
+        "std": {d: {m: float(np.std([f[m] for f in rows])) for m in REPORTED_METRICS} for d, rows in per_fold.items()},
+        "per_fold": per_fold,
+        "train_s": train_seconds,
+        "predict_s": predict_seconds,
+    }

@@ -1,0 +1,50 @@
+"""Heads map encoder features ``h [B, d]`` to a joint label distribution."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from comorbid.distributions.base import JointLabelDistribution
+
+
+class Head(nn.Module):
+    """Base of every head: ``forward(h) -> JointLabelDistribution`` and ``nll(h, y)``.
+
+    Subclasses set ``name``, build their parameters in ``__init__(input_dim, n_labels, **options)``
+    and store every option in ``self.options`` so that ``config()`` can rebuild them.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, input_dim: int, n_labels: int, **options: Any):
+        super().__init__()
+        self.input_dim = input_dim
+        self.n_labels = n_labels
+        self.options = options
+
+    def forward(self, h: torch.Tensor) -> JointLabelDistribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def nll(self, h: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean negative log-likelihood of the label sets ``y [B, M]`` (weighted by ``sample_weight [B]``)."""
+        per_row = -self.forward(h).log_prob(y)
+        if sample_weight is None:
+            return per_row.mean()
+        return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+
+    def prepare(self, labels: np.ndarray) -> None:
+        """Use the training labels ``[N, M]`` before training (label order, bias initialisation)."""
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "input_dim": self.input_dim, "n_labels": self.n_labels, "options": self.options}
+
+
+def log_odds(labels: np.ndarray, smoothing: float = 1.0) -> torch.Tensor:
+    """Smoothed log-odds of each label's frequency ``[M]``: a good initial bias."""
+    positives = labels.sum(0) + smoothing
+    negatives = labels.shape[0] - labels.sum(0) + smoothing
+    return torch.as_tensor(np.log(positives / negatives), dtype=torch.get_default_dtype())

@@ -1,0 +1,204 @@
+"""The fit loop: mini-batches, Adam, early stopping on a validation split, a progress bar."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from comorbid.data.splits import train_validation_split
+from comorbid.encoders.base import Encoder
+from comorbid.heads.base import Head
+
+
+@dataclass
+class TrainConfig:
+    """How a model is trained.
+
+    Attributes:
+        optimizer: ``"lbfgs"`` (full batch, to convergence: best for a fixed featurisation such
+            as TF-IDF, where the objective is smooth and small), ``"adam"`` (mini-batches with
+            early stopping: for trainable encoders), or ``"auto"`` (L-BFGS when the encoder has
+            no trainable parameters, Adam otherwise).
+        max_iterations: L-BFGS iterations at most.
+        epochs: passes over the training rows at most (Adam).
+        batch_size: rows per step.
+        learning_rate: Adam step size.
+        weight_decay: coefficient of the L2 penalty on the weights (not biases) added to the
+            mean per-row loss (1 / (2 C N) in scikit-learn's C for N training rows).
+        validation_fraction: share of the training rows held out (iteratively stratified) to
+            choose the epoch; 0 trains for ``epochs`` on everything.
+        patience: epochs without a better validation loss before stopping.
+        refit: after early stopping, train again on all rows for the chosen number of epochs.
+        seed: seeds the split, initialisation and batch order.
+    """
+
+    optimizer: str = "auto"
+    max_iterations: int = 300
+    epochs: int = 100
+    batch_size: int = 32
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-5
+    validation_fraction: float = 0.1
+    patience: int = 10
+    refit: bool = True
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def new_progress(transient: bool = False) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        transient=transient,
+    )
+
+
+def _penalty(modules: list[torch.nn.Module]) -> torch.Tensor:
+    """Sum of squared weights (every parameter with more than one dimension, i.e. not biases)."""
+    total = torch.zeros(())
+    for module in modules:
+        for parameter in module.parameters():
+            if parameter.dim() > 1:
+                total = total + parameter.pow(2).sum()
+    return total
+
+
+def _epoch(encoder, head, optimizer, features, labels, config, generator) -> float:
+    encoder.train()
+    head.train()
+    order = torch.randperm(len(labels), generator=generator)
+    total = 0.0
+    for start in range(0, len(order), config.batch_size):
+        rows = order[start : start + config.batch_size]
+        loss = head.nll(encoder(features[rows]), labels[rows])
+        objective = loss + config.weight_decay * _penalty([encoder, head]) * len(rows) / len(labels)
+        optimizer.zero_grad()
+        objective.backward()
+        optimizer.step()
+        total += loss.item() * len(rows)
+    return total / max(len(order), 1)
+
+
+@torch.no_grad()
+def evaluate_nll(encoder: Encoder, head: Head, features: torch.Tensor, labels: torch.Tensor, batch_size=512) -> float:
+    encoder.eval()
+    head.eval()
+    total = 0.0
+    for start in range(0, len(labels), batch_size):
+        rows = slice(start, start + batch_size)
+        total += head.nll(encoder(features[rows]), labels[rows]).item() * len(labels[rows])
+    return total / max(len(labels), 1)
+
+
+def fit(
+    encoder: Encoder,
+    head: Head,
+    features: torch.Tensor,
+    labels: np.ndarray,
+    config: TrainConfig,
+    progress: Progress | None = None,
+    description: str = "training",
+) -> dict[str, Any]:
+    """Train ``encoder`` and ``head`` in place on ``features [N, D]`` and ``labels [N, M]``.
+
+    Returns a small history: the epochs run, the chosen epoch and the losses.
+    """
+    if config.optimizer not in ("auto", "lbfgs", "adam"):
+        raise ValueError(f"Expected optimizer auto, lbfgs or adam, got {config.optimizer!r}")
+    trainable_encoder = any(True for _ in encoder.parameters())
+    if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder):
+        return fit_lbfgs(encoder, head, features, labels, config, progress, description)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    y = torch.as_tensor(labels, dtype=features.dtype)
+    initial = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
+    use_validation = config.validation_fraction > 0 and len(labels) >= 10
+    if use_validation:
+        train_rows, validation_rows = train_validation_split(labels, config.validation_fraction, seed=config.seed)
+    else:
+        train_rows, validation_rows = np.arange(len(labels)), np.arange(0)
+    history: dict[str, Any] = {"train_loss": [], "validation_loss": []}
+    task = None
+    if progress is not None:
+        task = progress.add_task(description, total=config.epochs, status="")
+
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=config.learning_rate)
+    best = (math.inf, 0, None)
+    for epoch in range(1, config.epochs + 1):
+        history["train_loss"].append(_epoch(encoder, head, optimizer, features[train_rows], y[train_rows], config, generator))
+        status = f"loss {history['train_loss'][-1]:.4f}"
+        if use_validation:
+            loss = evaluate_nll(encoder, head, features[validation_rows], y[validation_rows])
+            history["validation_loss"].append(loss)
+            status += f" val {loss:.4f}"
+            if loss < best[0] - 1e-6:
+                best = (loss, epoch, (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict())))
+        if progress is not None:
+            progress.update(task, advance=1, status=status)
+        if use_validation and epoch - best[1] >= config.patience:
+            break
+    history["epochs_run"] = epoch
+    history["best_epoch"] = best[1] if use_validation else epoch
+
+    if use_validation and config.refit:
+        # Train again from the same start on every row for the chosen number of epochs.
+        encoder.load_state_dict(initial[0])
+        head.load_state_dict(initial[1])
+        optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=config.learning_rate)
+        if progress is not None:
+            progress.update(task, completed=0, total=history["best_epoch"], status="refit on all rows")
+        for _ in range(history["best_epoch"]):
+            _epoch(encoder, head, optimizer, features, y, config, generator)
+            if progress is not None:
+                progress.update(task, advance=1)
+    elif use_validation:
+        encoder.load_state_dict(best[2][0])
+        head.load_state_dict(best[2][1])
+    if progress is not None:
+        progress.remove_task(task)
+    encoder.eval()
+    head.eval()
+    return history
+
+
+def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=None, description="training"):
+    """Full-batch L-BFGS with a strong-Wolfe line search on mean NLL + weight_decay * ||W||^2."""
+    torch.manual_seed(config.seed)
+    y = torch.as_tensor(labels, dtype=features.dtype)
+    encoder.train()
+    head.train()
+    parameters = [*encoder.parameters(), *head.parameters()]
+    optimizer = torch.optim.LBFGS(
+        parameters, lr=1.0, max_iter=config.max_iterations, history_size=20,
+        tolerance_grad=1e-6, tolerance_change=1e-9, line_search_fn="strong_wolfe",
+    )
+    task = progress.add_task(description, total=config.max_iterations, status="") if progress is not None else None
+    losses: list[float] = []
+
+    def closure():
+        optimizer.zero_grad()
+        loss = head.nll(encoder(features), y)
+        objective = loss + config.weight_decay * _penalty([encoder, head])
+        objective.backward()
+        losses.append(loss.item())
+        if progress is not None:
+            progress.update(task, completed=min(len(losses), config.max_iterations), status=f"loss {losses[-1]:.4f}")
+        return objective
+
+    optimizer.step(closure)
+    if progress is not None:
+        progress.remove_task(task)
+    encoder.eval()
+    head.eval()
+    return {"optimizer": "lbfgs", "evaluations": len(losses), "train_loss": losses[-1] if losses else None}

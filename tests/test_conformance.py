@@ -1,0 +1,66 @@
+"""Every distribution and decoder against brute-force enumeration of all 2^M label sets."""
+
+import pytest
+import torch
+
+from comorbid.metrics.utility import utility
+from comorbid.testing import distributions as suite
+from examples import DECODERS, DISTRIBUTIONS
+
+SIZES = [1, 2, 5, 8]
+SCALES = [0.3, 1.0, 4.0]
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
+@pytest.mark.parametrize("n_labels", SIZES)
+@pytest.mark.parametrize("scale", SCALES)
+def test_enumeration(example, n_labels, scale):
+    dist, _ = example.make(batch_size=4, n_labels=n_labels, scale=scale, seed=n_labels)
+    suite.check_normalised(dist)
+    suite.check_marginals(dist, example.mc_tolerance)
+    suite.check_count_marginals(dist, example.mc_tolerance)
+    suite.check_mode(dist)
+
+
+@pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
+@pytest.mark.parametrize("n_labels", [3, 6])
+def test_samples_fit_log_prob(example, n_labels):
+    dist, _ = example.make(batch_size=3, n_labels=n_labels, scale=1.0, seed=7)
+    suite.check_sample(dist)
+
+
+@pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
+def test_gradcheck(example):
+    suite.check_gradients(example)
+
+
+@pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
+def test_extreme_parameters_stay_finite(example):
+    suite.check_extreme(example)
+
+
+@pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
+def test_log_prob_rejects_values_that_are_not_label_sets(example):
+    dist, _ = example.make(batch_size=2, n_labels=3)
+    with pytest.raises(ValueError, match="0/1"):
+        dist.log_prob(torch.tensor([[0.0, 2.0, 1.0], [0.0, 0.0, 1.0]]))
+    with pytest.raises(ValueError, match="3 labels"):
+        dist.log_prob(torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
+@pytest.mark.parametrize("decoder,metric", DECODERS, ids=lambda x: getattr(x, "name", x))
+@pytest.mark.parametrize("n_labels", [1, 4, 7])
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_decoder_maximises_expected_metric(example, decoder, metric, n_labels, scale):
+    dist, _ = example.make(batch_size=6, n_labels=n_labels, scale=scale, seed=11 * n_labels)
+    exact = {"hamming": "marginals", "subset": "mode", "instance-f1": "count_marginals"}[metric] in dist.exact
+    suite.check_decoder(decoder, dist, lambda a, b: utility(metric, a, b), exact=exact, tolerance=0.05)

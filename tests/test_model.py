@@ -1,0 +1,107 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from comorbid.data import MultiLabelDataset
+from comorbid.model import MultiLabelModel
+from comorbid.training import TrainConfig
+from conftest import tiny_text_rows
+
+
+def tiny_dataset(n=60, seed=0) -> MultiLabelDataset:
+    rows = tiny_text_rows(n, seed)
+    names = ["cough", "fever", "pneumonia", "never-seen"]
+    labels = np.array([[name in row[2] for name in names] for row in rows], dtype=np.int8)
+    return MultiLabelDataset([r[0] for r in rows], [r[1] for r in rows], labels, names)
+
+
+def numeric_dataset(n=80, seed=0) -> MultiLabelDataset:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    labels = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, (x[:, 0] > 0) & (x[:, 2] > 0)], 1).astype(np.int8)
+    x[3, 1] = np.nan  # a missing value is imputed, not propagated
+    return MultiLabelDataset([str(i) for i in range(n)], x, labels, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("model", ["independent", "chain"])
+def test_learns_text_labels_and_a_label_with_no_positives_does_not_crash(model):
+    data = tiny_dataset()
+    trained = MultiLabelModel(model).fit(data)
+    predictions = trained.predict(data, ["hamming", "subset", "instance-f1"])
+    for name, y in predictions.items():
+        assert y.shape == data.labels.shape and y.dtype == np.int8
+        assert (y[:, :3] == data.labels[:, :3]).mean() > 0.9, name
+        assert y[:, 3].sum() == 0, "a label never seen in training should not be predicted"
+    marginals = trained.marginals(data)
+    assert np.all((marginals >= 0) & (marginals <= 1))
+
+
+@pytest.mark.parametrize("model", ["independent", "chain"])
+def test_save_and_load_reproduce_predictions_exactly(tmp_path, model):
+    data = tiny_dataset()
+    trained = MultiLabelModel(model).fit(data)
+    trained.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = MultiLabelModel.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.marginals(data), trained.marginals(data))
+    for decoder in ("hamming", "subset", "instance-f1"):
+        np.testing.assert_array_equal(loaded.predict(data, [decoder])[decoder], trained.predict(data, [decoder])[decoder])
+    # saving again over an existing directory replaces it whole
+    trained.save(tmp_path / "m")
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_numeric_features_with_mlp_encoder(tmp_path):
+    data = numeric_dataset()
+    trained = MultiLabelModel("chain", train=TrainConfig(epochs=60, seed=1)).fit(data)
+    assert trained.encoder.name == "mlp"
+    y = trained.predict(data, ["subset"])["subset"]
+    assert (y == data.labels).mean() > 0.85
+    trained.save(tmp_path / "m")
+    np.testing.assert_allclose(MultiLabelModel.load(tmp_path / "m").marginals(data), trained.marginals(data))
+
+
+def test_training_is_reproducible_for_a_seed():
+    data = numeric_dataset()
+    first = MultiLabelModel("independent", train=TrainConfig(epochs=5, seed=3)).fit(data).marginals(data)
+    second = MultiLabelModel("independent", train=TrainConfig(epochs=5, seed=3)).fit(data).marginals(data)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_load_rejects_a_directory_that_is_not_a_model(tmp_path):
+    with pytest.raises(ValueError, match="missing"):
+        MultiLabelModel.load(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match="line 1"):
+        MultiLabelModel.load(tmp_path)
+
+
+def test_failed_save_leaves_no_partial_directory(tmp_path, monkeypatch):
+    trained = MultiLabelModel("independent").fit(tiny_dataset())
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("comorbid.model.save_file", broken)
+    with pytest.raises(OSError):
+        trained.save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_is_plain_json(tmp_path):
+    MultiLabelModel("chain").fit(tiny_dataset()).save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["label_names"] == ["cough", "fever", "pneumonia", "never-seen"]
+    assert config["head"]["name"] == "chain"
+
+
+def test_unknown_model_or_encoder_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown model 'bogus'"):
+        MultiLabelModel("bogus")
+    with pytest.raises(ValueError, match="Unknown encoder"):
+        MultiLabelModel("independent", encoder="bogus").fit(tiny_dataset())
+    with pytest.raises(ValueError, match="reads a feature matrix"):
+        MultiLabelModel("independent", encoder="mlp").fit(tiny_dataset())
