@@ -1,5 +1,15 @@
-"""Readers, the dataset container, splits and synthetic data."""
+"""Readers, the dataset container, splits, the dataset registry and synthetic data.
 
+Readers know nothing of torch: everything here returns numpy/scipy arrays and lists.
+"""
+
+from comorbid.data.cmc import annotator_labels, read_cmc_xml
 from comorbid.data.dataset import MultiLabelDataset
+from comorbid.data.paths import data_root
 
-__all__ = ["MultiLabelDataset"]
+__all__ = [
+    "MultiLabelDataset",
+    "annotator_labels",
+    "data_root",
+    "read_cmc_xml",
+]
