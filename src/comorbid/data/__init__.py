@@ -3,6 +3,7 @@
 Readers know nothing of torch: everything here returns numpy/scipy arrays and lists.
 """
 
+from comorbid.data.arff import read_arff, read_mulan_labels
 from comorbid.data.cmc import annotator_labels, read_cmc_xml
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.paths import data_root
@@ -11,5 +12,7 @@ __all__ = [
     "MultiLabelDataset",
     "annotator_labels",
     "data_root",
+    "read_arff",
     "read_cmc_xml",
+    "read_mulan_labels",
 ]
