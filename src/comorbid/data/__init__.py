@@ -7,6 +7,7 @@ from comorbid.data.arff import read_arff, read_mulan_labels
 from comorbid.data.cmc import annotator_labels, read_cmc_xml
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.paths import data_root
+from comorbid.data.tabular import read_csv, read_jsonl
 
 __all__ = [
     "MultiLabelDataset",
@@ -14,5 +15,7 @@ __all__ = [
     "data_root",
     "read_arff",
     "read_cmc_xml",
+    "read_csv",
+    "read_jsonl",
     "read_mulan_labels",
 ]
