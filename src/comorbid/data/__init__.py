@@ -7,15 +7,21 @@ from comorbid.data.arff import read_arff, read_mulan_labels
 from comorbid.data.cmc import annotator_labels, read_cmc_xml
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.paths import data_root
+from comorbid.data.readers import load_dataset
+from comorbid.data.registry import DATASETS, RegisteredDataset, resolve
 from comorbid.data.tabular import read_csv, read_jsonl
 
 __all__ = [
+    "DATASETS",
     "MultiLabelDataset",
+    "RegisteredDataset",
     "annotator_labels",
     "data_root",
+    "load_dataset",
     "read_arff",
     "read_cmc_xml",
     "read_csv",
     "read_jsonl",
     "read_mulan_labels",
+    "resolve",
 ]
