@@ -9,6 +9,12 @@ from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.paths import data_root
 from comorbid.data.readers import load_dataset
 from comorbid.data.registry import DATASETS, RegisteredDataset, resolve
+from comorbid.data.synthetic import (
+    bayes_optimal_subset_accuracy,
+    dependent_label_problem,
+    expected_subset_accuracy,
+    synthetic_coding_set,
+)
 from comorbid.data.tabular import read_csv, read_jsonl
 
 __all__ = [
@@ -16,7 +22,10 @@ __all__ = [
     "MultiLabelDataset",
     "RegisteredDataset",
     "annotator_labels",
+    "bayes_optimal_subset_accuracy",
     "data_root",
+    "dependent_label_problem",
+    "expected_subset_accuracy",
     "load_dataset",
     "read_arff",
     "read_cmc_xml",
@@ -24,4 +33,5 @@ __all__ = [
     "read_jsonl",
     "read_mulan_labels",
     "resolve",
+    "synthetic_coding_set",
 ]
