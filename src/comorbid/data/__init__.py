@@ -9,6 +9,7 @@ from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.paths import data_root
 from comorbid.data.readers import load_dataset
 from comorbid.data.registry import DATASETS, RegisteredDataset, resolve
+from comorbid.data.splits import kfold_indices, train_validation_split
 from comorbid.data.synthetic import (
     bayes_optimal_subset_accuracy,
     dependent_label_problem,
@@ -26,6 +27,7 @@ __all__ = [
     "data_root",
     "dependent_label_problem",
     "expected_subset_accuracy",
+    "kfold_indices",
     "load_dataset",
     "read_arff",
     "read_cmc_xml",
@@ -34,4 +36,5 @@ __all__ = [
     "read_mulan_labels",
     "resolve",
     "synthetic_coding_set",
+    "train_validation_split",
 ]
