@@ -21,7 +21,8 @@ class MultiLabelDataset:
         label_names: ``[M]`` names, in column order.
         feature_names: ``[D]`` names for a feature matrix, ``None`` for text.
         extras: per-row side information that a reader keeps (for CMC 2007 the
-            annotators' own codes, under ``"annotator_labels"``: ``{origin: [N, M] matrix}``,
+            annotators' own codes, under ``"annotator_codes"``: ``{origin: [N] lists of
+            codes}``, turned into ``[N, M]`` matrices by ``comorbid.data.annotator_labels``,
             and the report sections, under ``"sections"``: a list of ``{section: text}``).
         name: a short name for reports.
     """

@@ -1,0 +1,180 @@
+"""Reader for the CMC 2007 Medical NLP Challenge XML (ICD-9-CM coding of radiology reports).
+
+Pestian, J. P., Brew, C., Matykiewicz, P., Hovermale, D. J., Johnson, N., Cohen, K. B. and
+Duch, W. (2007). "A shared task involving multi-label classification of clinical free text".
+BioNLP 2007 (ACL workshop), 97-104.
+
+Format (one ``<doc>`` per report)::
+
+    <docs>
+      <doc id="97636670" type="RADIOLOGY_REPORT">
+        <codes>
+          <code origin="CMC_MAJORITY" type="ICD-9-CM">786.2</code>
+          <code origin="COMPANY1" type="ICD-9-CM">786.2</code> ...
+        </codes>
+        <texts>
+          <text origin="CCHMC_RADIOLOGY" type="CLINICAL_HISTORY">...</text>
+          <text origin="CCHMC_RADIOLOGY" type="IMPRESSION">...</text>
+        </texts>
+      </doc> ...
+    </docs>
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.parsers import expat
+
+import numpy as np
+
+from comorbid.data.dataset import MultiLabelDataset
+
+#: The two report sections, in the order they are joined into one text.
+SECTIONS = ("CLINICAL_HISTORY", "IMPRESSION")
+#: The gold standard of the challenge: codes given by at least two of the three companies.
+GOLD_ORIGIN = "CMC_MAJORITY"
+
+
+def read_cmc_xml(path: str | Path, gold: str = GOLD_ORIGIN) -> MultiLabelDataset:
+    """Read a CMC 2007 challenge XML file.
+
+    Args:
+        path: the XML file (e.g. ``2007ChallengeTrainData.xml``).
+        gold: the ``origin`` whose codes become the labels (``"CMC_MAJORITY"``, the
+            challenge's gold standard, or one company, e.g. ``"COMPANY1"``).
+
+    Returns:
+        A text dataset: ``ids`` the doc ids, ``inputs`` the texts ``f"{history}\\n{impression}"``
+        (a missing section is an empty string), ``labels`` ``[N, M]`` over the ``M`` distinct
+        ``gold`` codes, sorted as strings and spelt exactly as in the file. ``extras`` holds
+        ``"sections"`` (``[N]`` dicts ``{"CLINICAL_HISTORY": .., "IMPRESSION": ..}``) and
+        ``"annotator_codes"`` (``{origin: [N] lists of codes}`` for every other origin in the
+        file; see :func:`annotator_labels`). A file without any codes (the challenge's test
+        file) gives ``M = 0`` label columns.
+
+    Raises:
+        ValueError: malformed XML, a ``<doc>`` without ``id``, a repeated id, a ``<code>``
+            without ``origin`` or text, no ``<doc>`` at all, or no code of origin ``gold``
+            in a file that has codes; the message names the file and line.
+    """
+    path = Path(path)
+    docs = _parse(path)
+    origins = sorted({origin for doc in docs for origin, _ in doc["codes"]})
+    if origins and gold not in origins:
+        raise ValueError(f"Expected codes of origin {gold!r} in {path}, found origins {origins}")
+    gold_codes = [[code for origin, code in doc["codes"] if origin == gold] for doc in docs]
+    label_names = sorted({code for codes in gold_codes for code in codes})
+    column = {name: j for j, name in enumerate(label_names)}
+    labels = np.zeros((len(docs), len(label_names)), dtype=np.int8)
+    for i, codes in enumerate(gold_codes):
+        labels[i, [column[code] for code in codes]] = 1
+    sections = [{name: doc["sections"].get(name, "") for name in SECTIONS} for doc in docs]
+    annotator_codes = {
+        origin: [[code for o, code in doc["codes"] if o == origin] for doc in docs]
+        for origin in origins
+        if origin != gold
+    }
+    return MultiLabelDataset(
+        ids=[doc["id"] for doc in docs],
+        inputs=[f"{s['CLINICAL_HISTORY']}\n{s['IMPRESSION']}" for s in sections],
+        labels=labels,
+        label_names=label_names,
+        extras={"sections": sections, "annotator_codes": annotator_codes},
+        name=path.name.split(".")[0],
+    )
+
+
+def annotator_labels(dataset: MultiLabelDataset, origin: str) -> np.ndarray:
+    """One annotator's codes as a label matrix over ``dataset.label_names``.
+
+    Args:
+        dataset: a dataset from :func:`read_cmc_xml` (or a subset of one).
+        origin: an annotator, e.g. ``"COMPANY1"``.
+
+    Returns:
+        ``[N, M]`` ``np.int8`` 0/1 matrix; codes outside ``dataset.label_names`` are ignored.
+
+    Raises:
+        ValueError: if ``origin`` is not among the dataset's annotators.
+    """
+    codes_by_origin = dataset.extras.get("annotator_codes", {})
+    if origin not in codes_by_origin:
+        raise ValueError(f"Expected an annotator among {sorted(codes_by_origin)}, got {origin!r}")
+    column = {name: j for j, name in enumerate(dataset.label_names)}
+    matrix = np.zeros((len(dataset), len(dataset.label_names)), dtype=np.int8)
+    for i, codes in enumerate(codes_by_origin[origin]):
+        matrix[i, [column[code] for code in codes if code in column]] = 1
+    return matrix
+
+
+def _parse(path: Path) -> list[dict]:
+    """``[{"id", "codes": [(origin, code)], "sections": {type: text}}]`` in file order.
+
+    Uses the stdlib expat parser directly rather than ElementTree because expat reports the
+    line of every element, so structural errors (a doc without id) can name their line;
+    ElementTree only has positions for syntax errors and lxml is not a dependency.
+    """
+    docs: list[dict] = []
+    seen: dict[str, int] = {}
+    state: dict = {"doc": None, "text": None, "element": None}
+
+    parser = expat.ParserCreate()
+
+    def fail(message: str) -> None:
+        raise ValueError(f"{message} in {path} line {parser.CurrentLineNumber}")
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if tag == "doc":
+            doc_id = attrs.get("id", "").strip()
+            if not doc_id:
+                fail("Expected an `id` attribute on <doc>, got none")
+            if doc_id in seen:
+                fail(f"Expected unique doc ids, got {doc_id!r} again (first at line {seen[doc_id]})")
+            seen[doc_id] = parser.CurrentLineNumber
+            state["doc"] = {"id": doc_id, "codes": [], "sections": {}}
+        elif tag in ("code", "text"):
+            if state["doc"] is None:
+                fail(f"Expected <{tag}> inside a <doc>, got it outside")
+            key = "origin" if tag == "code" else "type"
+            if not attrs.get(key):
+                fail(f"Expected a `{key}` attribute on <{tag}>, got none")
+            state["element"] = (tag, attrs[key])
+            state["text"] = []
+
+    def end(tag: str) -> None:
+        if tag == "doc":
+            docs.append(state["doc"])
+            state["doc"] = None
+        elif tag in ("code", "text"):
+            _, key = state["element"]
+            value = "".join(state["text"]).strip()
+            if tag == "code":
+                if not value:
+                    fail(f"Expected an ICD code inside <code origin={key!r}>, got an empty element")
+                if (key, value) not in state["doc"]["codes"]:
+                    state["doc"]["codes"].append((key, value))
+            else:
+                sections = state["doc"]["sections"]
+                sections[key] = f"{sections[key]}\n{value}" if key in sections else value
+            state["element"] = state["text"] = None
+
+    def characters(data: str) -> None:
+        if state["text"] is not None:
+            state["text"].append(data)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    try:
+        with open(path, "rb") as handle:
+            parser.ParseFile(handle)
+    except expat.ExpatError as error:
+        raise ValueError(
+            f"Malformed XML in {path} line {error.lineno}, column {error.offset + 1}: "
+            f"{expat.ErrorString(error.code)}"
+        ) from None
+    except FileNotFoundError:
+        raise ValueError(f"No such file: {path}") from None
+    if not docs:
+        raise ValueError(f"Expected <doc> elements in {path}, found none")
+    return docs

@@ -1,0 +1,66 @@
+"""One entry point for every reader: ``load_dataset(path_or_name)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from comorbid.data.arff import read_arff
+from comorbid.data.cmc import read_cmc_xml
+from comorbid.data.dataset import MultiLabelDataset
+from comorbid.data.registry import DATASETS, names, resolve
+from comorbid.data.tabular import read_csv, read_jsonl
+
+#: File name endings that :func:`load_dataset` knows, and what reads them.
+SUFFIXES = (".xml", ".arff", ".arff.gz", ".arff.bz2", ".csv", ".tsv", ".jsonl", ".json")
+
+
+def load_dataset(
+    path: str | Path,
+    *,
+    labels_xml: str | Path | None = None,
+    text_column: str = "text",
+    labels_column: str = "labels",
+    id_column: str | None = None,
+    n_labels: int | None = None,
+    separator: str = ";",
+    download: bool = False,
+) -> MultiLabelDataset:
+    """Read a data set, choosing the reader by file name, or a registered data set by name.
+
+    ``.xml``: CMC 2007 challenge XML (:func:`~comorbid.data.cmc.read_cmc_xml`);
+    ``.arff``, ``.arff.gz``, ``.arff.bz2``: MEKA/Mulan ARFF (:func:`~comorbid.data.arff.read_arff`,
+    with ``labels_xml`` and ``n_labels``); ``.csv``, ``.tsv`` (tab-separated): texts with
+    label sets (:func:`~comorbid.data.tabular.read_csv`); ``.jsonl``, ``.json``: JSON Lines
+    (:func:`~comorbid.data.tabular.read_jsonl`). The column options and ``separator`` apply
+    to the last two.
+
+    Args:
+        path: a file, or a registered name (``comorbid.data.registry.names()``): an existing
+            file wins over a name.
+        download: for a registered name not found locally, download it (see
+            :func:`~comorbid.data.registry.resolve`).
+
+    Raises:
+        ValueError: a missing file, an unknown ending (one line saying which endings are
+            known), or whatever the reader raises.
+    """
+    path = Path(path)
+    if not path.exists() and str(path) in DATASETS:
+        path = resolve(str(path), download=download)
+    if not path.exists():
+        raise ValueError(f"No such file: {path} (nor a registered dataset name: {', '.join(names())})")
+    if not path.is_file():
+        raise ValueError(f"Expected a data file, got a directory: {path}")
+    name = path.name.lower()
+    if name.endswith(".xml"):
+        return read_cmc_xml(path)
+    if name.endswith((".arff", ".arff.gz", ".arff.bz2")):
+        return read_arff(path, labels_xml=labels_xml, n_labels=n_labels)
+    tabular = dict(
+        text_column=text_column, labels_column=labels_column, id_column=id_column, separator=separator
+    )
+    if name.endswith((".csv", ".tsv")):
+        return read_csv(path, **tabular)
+    if name.endswith((".jsonl", ".json")):
+        return read_jsonl(path, **tabular)
+    raise ValueError(f"Unknown data file type {path.name!r}: expected a name ending in {', '.join(SUFFIXES)}")
