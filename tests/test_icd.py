@@ -380,6 +380,26 @@ def test_cost_matrix_properties(labels: list[str]) -> None:
 # --- ancestor matrix, consistent decoding, expansion --------------------------------------------
 
 
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(_POOL), min_size=1, max_size=10, unique=True),
+    st.lists(st.lists(st.booleans(), min_size=10, max_size=10), min_size=1, max_size=4),
+)
+def test_ancestor_matrix_and_make_consistent_properties(labels: list[str], rows: list[list[bool]]) -> None:
+    m = len(labels)
+    h = icd.ancestor_matrix(labels, system="icd9")
+    canonical = [icd.normalize(c) for c in labels]
+    brute = [[canonical[i] in icd.ancestors(c, strict=False) for c in canonical] for i in range(m)]
+    np.testing.assert_array_equal(h, np.array(brute, dtype=bool))
+    pred = np.array([row[:m] for row in rows], dtype=np.int8)
+    out = icd.make_consistent(pred, labels, system="icd9")
+    assert (out >= pred).all()  # never removes a label
+    np.testing.assert_array_equal(icd.make_consistent(out, labels, system="icd9"), out)  # idempotent
+    for n in range(len(pred)):  # every added label is an ancestor of a predicted one
+        for i in np.flatnonzero(out[n] & ~pred[n].astype(bool)):
+            assert any(h[i, j] for j in np.flatnonzero(pred[n]))
+
+
 def test_ancestor_matrix() -> None:
     h = icd.ancestor_matrix(["786", "786.2", "486", "780-799", "786.07"])
     expected = np.array(
@@ -447,3 +467,15 @@ def test_expand_with_ancestors_of_fallback_and_icd10_codes() -> None:
     hierarchy = icd.expand_with_ancestors(["J18.9", "R05.9"])
     assert hierarchy.system == "icd10"
     assert hierarchy.label_names == ["J18.9", "R05.9", "10", "18", "J09-J18", "R00-R09", "J18", "R05"]
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import comorbid.icd._syntax
+    import comorbid.icd.codes
+    import comorbid.icd.hierarchy
+
+    for module in [icd, comorbid.icd._syntax, comorbid.icd.codes, comorbid.icd.hierarchy]:
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

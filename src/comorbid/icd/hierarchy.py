@@ -193,12 +193,12 @@ def ancestor_matrix(label_names: Sequence[str], system: str | None = None) -> np
                [0, 0, 1]])
     """
     resolved, canonical = _resolve(label_names, system)
-    lineages = [set(_lineage(name, resolved)) for name in canonical]
-    m = len(canonical)
-    out = np.zeros((m, m), dtype=bool)
-    for j, lineage in enumerate(lineages):
-        for i, name in enumerate(canonical):
-            out[i, j] = name in lineage
+    index = {name: i for i, name in enumerate(canonical)}
+    out = np.zeros((len(canonical), len(canonical)), dtype=bool)
+    for j, name in enumerate(canonical):
+        for node in _lineage(name, resolved):
+            if node in index:
+                out[index[node], j] = True
     return out
 
 
