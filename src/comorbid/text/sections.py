@@ -55,21 +55,29 @@ def section_prefix(name: str) -> str:
 
 
 def plain_words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` (no "?" cue), as :func:`section_text` emits them."""
     return [text[s:e].lower() for s, e in word_spans(text) if text[s:e] != "?"]
 
 
 def check_sections(sections: Mapping[str, str] | str) -> Mapping[str, str] | str:
+    """``sections`` unchanged, or a ``TypeError`` naming what is not a str."""
     if isinstance(sections, str):
         return sections
     if not isinstance(sections, Mapping):
-        raise TypeError(f"Expected `sections` to be a dict {{section: text}} or a str, got {type(sections).__name__}")
+        raise TypeError(
+            f"Expected `sections` to be a dict {{section: text}} or a str, got {type(sections).__name__}"
+        )
     for name, text in sections.items():
         if text is not None and not isinstance(text, str):
-            raise TypeError(f"Expected the text of section {name!r} to be a str, got {type(text).__name__}")
+            raise TypeError(
+                f"Expected the text of section {name!r} to be a str, got {type(text).__name__}"
+            )
     return sections
 
 
-def join_section_lines(section_words: list[tuple[str | None, list[str]]], mark: bool, keep_plain: bool) -> str:
+def join_section_lines(
+    section_words: list[tuple[str | None, list[str]]], mark: bool, keep_plain: bool
+) -> str:
     """Lines of words per section (plain, then tagged) -> the final text. ``None`` = untagged."""
     lines: list[str] = []
     for name, words in section_words:
@@ -85,7 +93,9 @@ def join_section_lines(section_words: list[tuple[str | None, list[str]]], mark: 
     return "\n".join(lines)
 
 
-def section_text(sections: Mapping[str, str] | str, mark: bool = True, keep_plain: bool = True) -> str:
+def section_text(
+    sections: Mapping[str, str] | str, mark: bool = True, keep_plain: bool = True
+) -> str:
     """Lower-cased words of a report's sections, tagged by section (see the module docstring).
 
     Args:
