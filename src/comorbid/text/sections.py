@@ -1,0 +1,123 @@
+"""Section-tagged text: a vectoriser can tell "pneumonia" in the history from the impression.
+
+Representation (chosen for TF-IDF / bag-of-words models, where a token is a feature):
+
+* every word of section ``s`` is emitted twice: once plain (``pneumonia``) and once tagged with
+  the section's prefix (``i_pneumonia``), so a linear model can share evidence across sections
+  (plain feature) and still weigh a section differently (tagged feature). In CMC 2007 the same
+  word means different things by section: "pneumonia" in the history is a suspicion ("Evaluate
+  for pneumonia", coded as the symptom), in the impression a radiological diagnosis (486).
+* each section gives two lines, plain words then tagged words, so word n-grams never mix plain
+  and tagged words (the vectoriser's n-grams still run across line ends);
+* prefixes: ``h_`` history (CLINICAL_HISTORY, HISTORY, INDICATION, REASON_FOR_EXAM), ``i_``
+  impression (IMPRESSION, CONCLUSION), ``f_`` findings; any other section is tagged with its own
+  name, lower-cased with non-alphanumerics as ``_`` (``"TECHNIQUE"`` -> ``technique_``). Words
+  never contain ``_`` (they are runs of letters/digits), so a prefix cannot be confused with a
+  word.
+
+``keep_plain=False`` emits only the tagged line (smaller vocabulary, no sharing).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+from .tokens import word_spans
+
+__all__ = ["SECTION_PREFIXES", "section_prefix", "section_text"]
+
+SECTION_PREFIXES: dict[str, str] = {
+    "clinical_history": "h",
+    "history": "h",
+    "indication": "h",
+    "indications": "h",
+    "reason_for_exam": "h",
+    "impression": "i",
+    "conclusion": "i",
+    "conclusions": "i",
+    "findings": "f",
+}
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def section_prefix(name: str) -> str:
+    """The tag prefix of a section name: ``"CLINICAL_HISTORY"`` -> ``"h_"``, ``"Technique"`` -> ``"technique_"``.
+
+    Raises:
+        ValueError: for a name with no letter or digit.
+    """
+    key = _NON_ALNUM.sub("_", str(name).lower()).strip("_")
+    if not key:
+        raise ValueError(f"Expected a section name with a letter or digit, got {name!r}")
+    return SECTION_PREFIXES.get(key, key) + "_"
+
+
+def plain_words(text: str) -> list[str]:
+    """Lower-cased words of ``text`` (no "?" cue), as :func:`section_text` emits them."""
+    return [text[s:e].lower() for s, e in word_spans(text) if text[s:e] != "?"]
+
+
+def check_sections(sections: Mapping[str, str] | str) -> Mapping[str, str] | str:
+    """``sections`` unchanged, or a ``TypeError`` naming what is not a str."""
+    if isinstance(sections, str):
+        return sections
+    if not isinstance(sections, Mapping):
+        raise TypeError(
+            f"Expected `sections` to be a dict {{section: text}} or a str, got {type(sections).__name__}"
+        )
+    for name, text in sections.items():
+        if text is not None and not isinstance(text, str):
+            raise TypeError(
+                f"Expected the text of section {name!r} to be a str, got {type(text).__name__}"
+            )
+    return sections
+
+
+def join_section_lines(
+    section_words: list[tuple[str | None, list[str]]], mark: bool, keep_plain: bool
+) -> str:
+    """Lines of words per section (plain, then tagged) -> the final text. ``None`` = untagged."""
+    lines: list[str] = []
+    for name, words in section_words:
+        if not words:
+            continue
+        if not mark or name is None:
+            lines.append(" ".join(words))
+            continue
+        if keep_plain:
+            lines.append(" ".join(words))
+        prefix = section_prefix(name)
+        lines.append(" ".join(prefix + word for word in words))
+    return "\n".join(lines)
+
+
+def section_text(
+    sections: Mapping[str, str] | str, mark: bool = True, keep_plain: bool = True
+) -> str:
+    """Lower-cased words of a report's sections, tagged by section (see the module docstring).
+
+    Args:
+        sections: ``{section name: text}`` in report order (e.g. a CMC 2007 report's
+            ``{"CLINICAL_HISTORY": ..., "IMPRESSION": ...}``); a plain ``str`` is one untagged
+            section. ``None`` or empty texts are skipped.
+        mark: tag words with their section's prefix; ``False`` gives only plain words.
+        keep_plain: with ``mark``, also emit each section's plain words.
+
+    Returns:
+        Lines of space-separated words.
+
+    Example:
+        >>> print(section_text({"CLINICAL_HISTORY": "Cough.", "IMPRESSION": "Left lower lobe pneumonia."}))
+        cough
+        h_cough
+        left lower lobe pneumonia
+        i_left i_lower i_lobe i_pneumonia
+    """
+    sections = check_sections(sections)
+    if isinstance(sections, str):
+        return join_section_lines([(None, plain_words(sections))], mark, keep_plain)
+    return join_section_lines(
+        [(name, plain_words(text or "")) for name, text in sections.items()], mark, keep_plain
+    )
