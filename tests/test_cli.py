@@ -51,7 +51,7 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["cv", "{csv}", "--model", "bogus"], "Unknown model 'bogus'"),
         (["cv", "{csv}", "--decode", "nope"], "Unknown decoder 'nope'"),
         (["cv", "{csv}", "--folds", "1"], "--folds"),
-        (["cv", "{csv}", "--folds", "x"], "'x'"),
+        (["cv", "{csv}", "--folds", "x"], "--folds"),
         (["cv", "{csv}", "--text-column", "body"], "body"),
         (["predict", "{tmp}", "{csv}", "--out", "{tmp}/p.csv"], "not a comorbid model directory"),
         (["train", "{csv}", "--out", "{tmp}/m", "--model", "chain", "--loss", "focal"], "independent model only"),

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -24,10 +23,18 @@ from comorbid.evaluation import REPORTED_METRICS, cross_validate, evaluate_predi
 from comorbid.model import MultiLabelModel
 from comorbid.training import TrainConfig, new_progress
 
+from typer import Abort, Exit
+
+try:  # typer >= 0.20 ships its own copy of click; older typers use click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Multi-label classification with dependent labels, for ICD coding.")
 console = Console(stderr=True)
-stdout = Console()
+# Tables are wide: when stdout is a file or pipe, don't squeeze them into 80 columns.
+stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class InputError(Exception):
@@ -44,7 +51,7 @@ WeightDecayOption = typer.Option(None, "--weight-decay", help="L2 penalty on the
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
 TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the text column.")
 LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
-IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: row number).")
+IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
 
 
 def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str]):
@@ -244,21 +251,26 @@ def demo(
     run_demo(data, 2 if quick else folds, seed, stdout, console)
 
 
+def _error_line(message: str) -> None:
+    """One line on stderr, never wrapped (rich would wrap it at the terminal width)."""
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    print(f"comorbid: error: {first}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns every input error into one line and exit code 2."""
     try:
         app(args=argv, prog_name="comorbid", standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except Exit as done:
         return done.exit_code
-    except click.UsageError as error:
-        console.print(f"comorbid: error: {error.format_message()}", markup=False, highlight=False)
+    except ClickException as error:
+        _error_line(error.format_message())
         return 2
-    except click.Abort:
-        console.print("comorbid: aborted", markup=False)
+    except Abort:
+        _error_line("aborted")
         return 130
     except (InputError, ValueError, FileNotFoundError, RuntimeError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        console.print(f"comorbid: error: {message}", markup=False, highlight=False)
+        _error_line(str(error) or type(error).__name__)
         return 2
     return 0
 

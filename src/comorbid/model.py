@@ -65,6 +65,7 @@ class MultiLabelModel:
     def fit(self, dataset: MultiLabelDataset, progress: Progress | None = None, description: str = "training"):
         if len(dataset) == 0:
             raise ValueError("Cannot train on an empty dataset")
+        torch.manual_seed(self.train_config.seed)  # initial weights of encoder and head
         encoder_cls = get_encoder(self.encoder_name, dataset.is_text)
         self.encoder = encoder_cls(**self.encoder_options).fit(dataset.inputs)
         self.encoder_name = encoder_cls.name

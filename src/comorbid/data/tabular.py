@@ -16,6 +16,9 @@ import numpy as np
 
 from comorbid.data.dataset import MultiLabelDataset
 
+#: The id column used when none is named and the file has one by this name.
+DEFAULT_ID = "id"
+
 
 def read_csv(
     path: str | Path,
@@ -31,7 +34,8 @@ def read_csv(
         path: the file.
         text_column: the column holding the text.
         labels_column: the column holding the label names joined by ``separator``.
-        id_column: the column holding row ids (default: ids ``"0".."N-1"``).
+        id_column: the column holding row ids (default: the column ``id`` if there is one,
+            else ids ``"0".."N-1"``).
         separator: what joins label names inside one cell.
         delimiter: the field delimiter; default a tab for ``.tsv`` files, else a comma.
 
@@ -51,6 +55,8 @@ def read_csv(
         if header is None:
             raise ValueError(f"Expected a header row in {path}, got an empty file")
         header = [name.strip() for name in header]
+        if id_column is None and DEFAULT_ID in header:
+            id_column = DEFAULT_ID
         wanted = [c for c in (text_column, labels_column, id_column) if c is not None]
         missing = [c for c in wanted if c not in header]
         if missing:
@@ -94,7 +100,8 @@ def read_jsonl(
         text_column: the key holding the text (a string).
         labels_column: the key holding the labels: a string of names joined by ``separator``
             or a list of names (numbers are turned into strings).
-        id_column: the key holding row ids (default: ids ``"0".."N-1"``).
+        id_column: the key holding row ids (default: the key ``id`` if every object has it,
+            else ids ``"0".."N-1"``).
         separator: what joins label names in a string value.
 
     Returns:
@@ -124,6 +131,8 @@ def read_jsonl(
                 raise ValueError(
                     f"Invalid JSON in {path} line {number}, column {error.colno}: {error.msg}"
                 ) from None
+    if id_column is None and objects and all(isinstance(o, dict) and DEFAULT_ID in o for _, o in objects):
+        id_column = DEFAULT_ID
     records = []
     for number, item in objects:
         if not isinstance(item, dict):
