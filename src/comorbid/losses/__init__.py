@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from comorbid.losses.base import Loss, LossInputs, masked_logsumexp
+from comorbid.losses.base import Loss, LossInputs, pair_logsumexp
 from comorbid.losses.binary import AsymmetricLoss, BCELoss, FocalLoss, asymmetric, bce, focal
 from comorbid.losses.hierarchy import HierarchicalLoss, hierarchical, hierarchy_pairs, max_constraint
 from comorbid.losses.ranking import (
@@ -88,8 +88,8 @@ __all__ = [
     "hierarchical",
     "hierarchy_pairs",
     "lsep",
-    "masked_logsumexp",
     "max_constraint",
+    "pair_logsumexp",
     "pairwise_hinge",
     "sigmoid_f1",
     "soft_jaccard",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Literal
 
 import torch
@@ -51,22 +52,24 @@ class LossInputs:
     weight: torch.Tensor | None
     mask: torch.Tensor | None
 
-    @property
+    @cached_property
     def keep(self) -> torch.Tensor:
         """``[B, M]`` bool: labels that take part (the mask, or all ``True``)."""
         if self.mask is None:
             return torch.ones_like(self.targets, dtype=torch.bool)
         return self.mask
 
-    @property
+    @cached_property
     def positives(self) -> torch.Tensor:
         """``[B, M]`` bool: unmasked labels with target 1."""
-        return self.keep & (self.targets == 1)
+        is_positive = self.targets == 1
+        return is_positive if self.mask is None else self.mask & is_positive
 
-    @property
+    @cached_property
     def negatives(self) -> torch.Tensor:
         """``[B, M]`` bool: unmasked labels with target 0."""
-        return self.keep & (self.targets == 0)
+        is_negative = self.targets == 0
+        return is_negative if self.mask is None else self.mask & is_negative
 
     def weight_or_ones(self) -> torch.Tensor:
         """``weight`` as ``[B, M]``, ones where none was given."""
@@ -94,6 +97,25 @@ def _broadcast_to(name: str, value: torch.Tensor, shape: torch.Size) -> torch.Te
             f"Expected `{name}` broadcastable to [B, M] = {_shape(shape)}, got shape {_shape(value)}"
         ) from None
     return value.expand(shape)
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    # One float64 sum instead of isfinite + all (several passes): it is finite iff every entry
+    # is, unless finite entries overflow float64; only then is the full check needed.
+    if bool(torch.isfinite(tensor.sum(dtype=torch.float64))):
+        return True
+    return bool(torch.isfinite(tensor).all())
+
+
+def _all_binary(tensor: torch.Tensor) -> bool:
+    # Three reductions, no [B, M] temporaries: values in [0, 1] whose sum equals the number of
+    # non-zeros are all 0 or 1 (each non-zero is <= 1, so the sum reaches the count only if each
+    # is 1). NaN fails the range test.
+    if tensor.numel() == 0:
+        return True
+    low, high = torch.aminmax(tensor)
+    total = tensor.sum(dtype=torch.float64)
+    return bool((low >= 0) & (high <= 1) & (total == torch.count_nonzero(tensor)))
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -139,31 +161,29 @@ def validate_inputs(
     dtype = compute_dtype(logits.dtype)
     shape = logits.shape
     if validate_args:
-        finite = torch.isfinite(logits)
-        if not bool(finite.all()):
-            bad = ~finite
+        if not _all_finite(logits):
+            bad = ~torch.isfinite(logits)
             raise ValueError(
                 f"Expected finite `logits`, got {logits[bad][0].item()} at {_where(bad)}"
             )
-        if targets.dtype != torch.bool:
+        if targets.dtype != torch.bool and not _all_binary(targets):
             bad = (targets != 0) & (targets != 1)  # NaN compares unequal to both
-            if bool(bad.any()):
-                raise ValueError(
-                    f"Expected `targets` to contain only 0 and 1, got {targets[bad][0].item()} "
-                    f"at {_where(bad)}"
-                )
+            raise ValueError(
+                f"Expected `targets` to contain only 0 and 1, got {targets[bad][0].item()} "
+                f"at {_where(bad)}"
+            )
     if weight is not None:
         weight = torch.as_tensor(weight, device=logits.device)
         if not weight.is_floating_point():
             weight = weight.to(dtype)
-        weight = _broadcast_to("weight", weight, shape)
-        if validate_args:
+        _broadcast_to("weight", weight, shape)
+        if validate_args:  # on the weight as given ([M], say), before broadcasting
             bad = ~(torch.isfinite(weight) & (weight >= 0))
             if bool(bad.any()):
                 raise ValueError(
                     f"Expected finite non-negative `weight`, got {weight[bad][0].item()} at {_where(bad)}"
                 )
-        weight = weight.to(dtype)
+        weight = _broadcast_to("weight", weight.to(dtype), shape)
     if pos_weight is not None:
         pos_weight = torch.as_tensor(pos_weight, device=logits.device)
         _broadcast_to("pos_weight", pos_weight, shape)
@@ -241,34 +261,73 @@ def apply_loss(
 
 
 # ---------------------------------------------------------------------------------- helpers
-def masked_logsumexp(
-    values: torch.Tensor, keep: torch.Tensor, weight: torch.Tensor | None = None, dim: int = -1
-) -> torch.Tensor:
-    """``log sum_{j: keep_j} w_j exp(values_j)`` along ``dim``; ``-inf`` where the sum is empty.
+class _PairLogSumExp(torch.autograd.Function):
+    """Both group log-sum-exps of :func:`pair_logsumexp` from one exponential pass.
 
-    Gradients are finite everywhere: zero for entries not kept (or of zero weight) and zero for
-    empty sums (where :func:`torch.logsumexp` would give NaN gradients).
+    Hand-written because autograd through two masked ``torch.logsumexp`` calls costs about twice
+    the time (each group masks, exponentiates and sums all ``B x M`` entries, forward and
+    backward), which matters for the O(M) pairwise losses whose whole cost is these sums.
+    """
+
+    @staticmethod
+    def forward(ctx, scores, positives, negatives, log_weight, masked):
+        signed = torch.where(positives, -scores, scores)  # -s on positives, s on negatives
+        if log_weight is not None:
+            signed = signed + log_weight
+        if masked:  # labels in neither group: exp(-inf) = 0, no overflow, no gradient
+            signed.masked_fill_(~(positives | negatives), float("-inf"))
+        peak_pos = signed.masked_fill(~positives, float("-inf")).amax(-1)
+        peak_neg = signed.masked_fill(~negatives, float("-inf")).amax(-1)
+        peak_pos = torch.where(torch.isfinite(peak_pos), peak_pos, torch.zeros_like(peak_pos))
+        peak_neg = torch.where(torch.isfinite(peak_neg), peak_neg, torch.zeros_like(peak_neg))
+        exps = signed.sub_(torch.where(positives, peak_pos[:, None], peak_neg[:, None])).exp_()
+        sum_pos = torch.linalg.vecdot(exps, positives.to(exps.dtype))
+        sum_neg = torch.linalg.vecdot(exps, negatives.to(exps.dtype))
+        ctx.save_for_backward(exps, positives, sum_pos, sum_neg)
+        # log(0) = -inf for an empty group, with no gradient taken through it
+        return peak_pos + torch.log(sum_pos), peak_neg + torch.log(sum_neg)
+
+    @staticmethod
+    def backward(ctx, grad_pos, grad_neg):
+        exps, positives, sum_pos, sum_neg = ctx.saved_tensors
+        zero = torch.zeros((), dtype=exps.dtype, device=exps.device)
+        coef_pos = torch.where(sum_pos > 0, grad_pos / sum_pos, zero)
+        coef_neg = torch.where(sum_neg > 0, grad_neg / sum_neg, zero)
+        grad_signed = exps * torch.where(positives, coef_pos[:, None], coef_neg[:, None])
+        grad_scores = torch.where(positives, -grad_signed, grad_signed) if ctx.needs_input_grad[0] else None
+        grad_log_weight = grad_signed if ctx.needs_input_grad[3] else None
+        return grad_scores, None, None, grad_log_weight, None
+
+
+def pair_logsumexp(
+    scores: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    *,
+    partial: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log sum_{p in P} w_p e^{-s_p}, log sum_{n in N} w_n e^{s_n})`` per row, ``[B]`` each.
+
+    The two factors of every exponential pairwise sum, ``sum_{p,n} w_p w_n e^{s_n - s_p}``.
+    An empty group (or one of zero weight) gives ``-inf``; gradients are finite everywhere and
+    zero for labels in neither group.
 
     Args:
-        values: ``[..., M]`` floating.
-        keep: bool, broadcastable to ``values``.
-        weight: non-negative, broadcastable to ``values``, or ``None`` (all ones).
+        scores: ``[B, M]`` logits.
+        positives, negatives: ``[B, M]`` bool, disjoint.
+        weight: ``[B, M]`` non-negative, or ``None``.
+        partial: some labels may be in neither group (there is a mask). ``False`` saves a pass
+            when ``positives | negatives`` is all true.
     """
-    keep = keep.expand_as(values)
+    log_weight = None
     if weight is not None:
-        positive = weight > 0
-        keep = keep & positive
-        # log(1) where the weight is 0: those entries are dropped below, and log(0) would give
-        # 0 * inf = NaN gradients through the masked fill.
-        values = values + torch.log(torch.where(positive, weight, torch.ones_like(weight)))
-    filled = values.masked_fill(~keep, float("-inf"))
-    peak = filled.amax(dim, keepdim=True).detach()
-    peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
-    total = torch.exp(filled - peak).sum(dim)
-    empty = ~keep.any(dim)
-    safe_total = torch.where(empty, torch.ones_like(total), total)
-    result = peak.squeeze(dim) + torch.log(safe_total)
-    return torch.where(empty, torch.full_like(result, float("-inf")), result)
+        nonzero = weight > 0
+        positives, negatives = positives & nonzero, negatives & nonzero
+        # log(1) where the weight is 0: those labels are dropped, and log(0) would give 0 * inf.
+        log_weight = torch.log(torch.where(nonzero, weight, torch.ones_like(weight)))
+    masked = partial or weight is not None
+    return _PairLogSumExp.apply(scores, positives, negatives, log_weight, masked)
 
 
 # ---------------------------------------------------------------------------------- base class

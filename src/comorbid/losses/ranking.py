@@ -24,7 +24,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from comorbid.losses.base import Loss, LossInputs, Reduction, apply_loss, masked_logsumexp
+from comorbid.losses.base import Loss, LossInputs, Reduction, apply_loss, pair_logsumexp
 
 #: BP-MLL's exp(u) is continued linearly, exp(T) (1 + u - T), above u = T, so that a row with
 #: margins of 1e4 gives a finite value and gradient (exp(1e4) overflows every float dtype).
@@ -33,10 +33,8 @@ BP_MLL_LINEAR_ABOVE = 50.0
 
 def _pair_sums(inputs: LossInputs) -> tuple[torch.Tensor, torch.Tensor]:
     """``(log sum_p w_p e^{-s_p}, log sum_n w_n e^{s_n})`` per row, ``[B]`` each (``-inf`` if empty)."""
-    s, w = inputs.logits, inputs.weight
-    return (
-        masked_logsumexp(-s, inputs.positives, w),
-        masked_logsumexp(s, inputs.negatives, w),
+    return pair_logsumexp(
+        inputs.logits, inputs.positives, inputs.negatives, inputs.weight, partial=inputs.mask is not None
     )
 
 
@@ -155,9 +153,8 @@ def zlpr(
     *,
     validate_args: bool = True,
 ) -> torch.Tensor:
-    r"""ZLPR, multi-label softmax cross-entropy with a zero threshold (Su, Zhu, Zhu, Liu & Xu?
-    see below; J. Su et al., "ZLPR: A Novel Loss for Multi-label Classification",
-    arXiv:2208.02955, 2022).
+    r"""ZLPR, multi-label softmax cross-entropy with a zero threshold (Su, Zhu, Murtadha, Pan, Wen
+    & Liu, "ZLPR: A Novel Loss for Multi-label Classification", arXiv:2208.02955, 2022).
 
     .. math::
         \ell_b = \log\Big(1 + \sum_{n \in N} w_n e^{s_n}\Big) + \log\Big(1 + \sum_{p \in P} w_p e^{-s_p}\Big)

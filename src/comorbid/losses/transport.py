@@ -27,6 +27,9 @@ from comorbid.losses.base import Loss, LossInputs, Reduction, apply_loss
 
 #: Rows are processed in chunks of at most this many ``[rows, P, M]`` elements (memory bound).
 CHUNK_ELEMENTS = 2**24
+#: Costs spanning at most this many ``epsilon`` use the exponentiated kernel (matrix products)
+#: rather than log-sum-exps; exp(-50) is far from float32's underflow at exp(-87).
+KERNEL_MAX_EXPONENT = 50.0
 #: Convergence (largest change of the dual potential ``f``) is checked every this many iterations.
 CHECK_EVERY = 10
 
@@ -53,26 +56,59 @@ def _check_solver(epsilon, max_iter, tol):
         raise ValueError(f"Expected `tol` >= 0, got {tol}")
 
 
-def _sinkhorn_potentials(log_a, log_b, kernel, epsilon, max_iter, tol):
+def _sinkhorn_potentials(log_a, log_b, costs, epsilon, max_iter, tol):
     """Log-domain Sinkhorn for ``pi = a_i b_k exp((f_i + g_k - C_ik) / eps)``.
 
     Args:
         log_a: ``[R, M]`` log source masses (``-inf`` off the support).
         log_b: ``[R, P]`` log target masses (``-inf`` on padding).
-        kernel: ``[R, P, M]`` ``-C[i, support_k] / eps``.
+        costs: ``[R, P, M]`` ``C[i, support_k]``.
 
     Returns:
         ``f`` ``[R, M]`` and ``g`` ``[R, P]``, ending with an ``f`` update so that the row
         marginals of ``pi`` equal ``a`` exactly.
     """
+    lse_over_labels, lse_over_support = _log_sum_exps(costs, epsilon)
     f = torch.zeros_like(log_a)
     for iteration in range(max_iter):
-        g = -epsilon * torch.logsumexp(kernel + (log_a + f / epsilon)[:, None, :], dim=-1)
-        f_new = -epsilon * torch.logsumexp(kernel + (log_b + g / epsilon)[:, :, None], dim=1)
+        g = -epsilon * lse_over_labels(log_a + f / epsilon)
+        f_new = -epsilon * lse_over_support(log_b + g / epsilon)
         if (iteration + 1) % CHECK_EVERY == 0 and float((f_new - f).abs().max()) <= tol:
             return f_new, g
         f = f_new
     return f, g
+
+
+def _log_sum_exps(costs, epsilon):
+    """``h [R, M] -> log sum_i exp(h_i - C_ik / eps)`` ``[R, P]`` and ``h [R, P] -> log sum_k
+    exp(h_k - C_ik / eps)`` ``[R, M]``.
+
+    When the costs span at most :data:`KERNEL_MAX_EXPONENT` units of ``epsilon``, the kernel
+    ``exp(-(C - min C) / eps)`` is formed once and each sum is a batched matrix-vector product of
+    ``exp(h - max h)`` with it (one pass over ``[R, P, M]``; every term of the largest ``h`` is at
+    least ``exp(-KERNEL_MAX_EXPONENT)``, so nothing underflows to a zero sum). Otherwise each sum
+    is a ``logsumexp`` over ``[R, P, M]`` (several passes, no range limit).
+    """
+    low = costs.amin()
+    spread = float((costs.amax() - low) / epsilon)
+    if spread > KERNEL_MAX_EXPONENT:
+        scaled = -costs / epsilon
+        return (
+            lambda h: torch.logsumexp(scaled + h[:, None, :], dim=-1),
+            lambda h: torch.logsumexp(scaled + h[:, :, None], dim=1),
+        )
+    kernel = torch.exp(-(costs - low) / epsilon)
+    offset = low / epsilon
+
+    def over_labels(h):
+        peak = h.amax(-1, keepdim=True)
+        return torch.log(torch.bmm(kernel, torch.exp(h - peak)[:, :, None]).squeeze(-1)) + peak - offset
+
+    def over_support(h):
+        peak = h.amax(-1, keepdim=True)
+        return torch.log(torch.bmm(torch.exp(h - peak)[:, None, :], kernel).squeeze(1)) + peak - offset
+
+    return over_labels, over_support
 
 
 def _wasserstein_rows(
@@ -130,7 +166,7 @@ def _wasserstein_rows(
             else:
                 costs = cost_t[support[rows]]  # [R, P, M]: costs[r, k, i] = C[i, support_k]
             f[rows], g[rows] = _sinkhorn_potentials(
-                log_a[rows].detach(), log_b[rows], -costs / epsilon, epsilon, max_iter, tol
+                log_a[rows].detach(), log_b[rows], costs, epsilon, max_iter, tol
             )
     # Envelope theorem: at the Sinkhorn fixed point the regularised cost is <f, a> + <g, b> and
     # its gradient with respect to a is f (Frogner et al. 2015, Algorithm 1).
