@@ -373,3 +373,10 @@ def test_wasserstein_small_epsilon_uses_log_domain_and_stays_finite():
     value = losses.wasserstein(logits, targets, epsilon=1e-3, max_iter=2000)  # costs span 1000 epsilons
     value.backward()
     assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize("loss", [losses.bp_mll, losses.lsep, losses.zlpr], ids=["bp_mll", "lsep", "zlpr"])
+def test_pair_sums_pass_gradients_to_weights(loss):
+    case = suite.make_case(3, 6, 4, mask_rate=0.2, weighted=True, scale=1.0)
+    weight = case.weight.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda w: loss(case.logits, case.targets, w, case.mask), (weight,))

@@ -15,8 +15,10 @@ which never ranks a child above its parent (hierarchy-consistent). MCLoss trains
 Because ``sigma`` is increasing, ``max_j sigma(s_j) = sigma(max_j s_j)``: both terms are binary
 cross-entropies on *constrained logits*, ``-logsigmoid(max_{j in D(i), y_j=1} s_j)`` and
 ``softplus(max_{j in D(i)} s_j)``, which is exact and stable at logits of 1e4 (the paper's code
-takes ``log`` of probabilities). The maximum over ``D(i)`` is one ``scatter_reduce("amax")``
-over the ``nnz`` (ancestor, descendant) pairs: O(B nnz) time and memory, never ``[B, M, M]``.
+takes ``log`` of probabilities). The arg-maximum over ``D(i)`` comes from ``scatter_reduce`` over
+the ``nnz`` (ancestor, descendant) pairs of the hierarchy's closure, without autograd, and the
+logits are gathered there: O(B nnz) time and memory (``nnz ~ M x depth`` for a tree), never
+``[B, M, M]``. On ties the gradient goes to the smallest label index (a valid subgradient).
 """
 
 from __future__ import annotations
@@ -64,18 +66,34 @@ def hierarchy_pairs(hierarchy) -> torch.Tensor:
     return torch.from_numpy(np.stack([closure.row, closure.col]).astype(np.int64))
 
 
-def _constrained_max(scores: torch.Tensor, pairs: torch.Tensor, include: torch.Tensor | None) -> torch.Tensor:
-    """``out[b, i] = max over pairs (i, j) with include[b, j] of scores[b, j]``; ``[B, M]``.
+@torch.no_grad()
+def _argmax_descendants(
+    scores: torch.Tensor, pairs: torch.Tensor, includes: list[torch.Tensor | None]
+) -> list[torch.Tensor]:
+    """For each ``include`` (``[B, M]`` bool or ``None`` for all), the index ``j`` in ``D(i)``
+    with ``include[b, j]`` maximising ``scores[b, j]``, ``[B, M]`` (the smallest such ``j`` on
+    ties; any descendant where nothing is included).
 
-    Where nothing is included the result is the dtype's most negative value.
+    The maximum is taken without autograd and the caller gathers ``scores`` at the returned
+    indices, so the backward pass is one gather's instead of ``scatter_reduce``'s (which
+    compares every pair with the maxima again): about twice as fast on ICD-sized trees.
     """
     ancestors, descendants = pairs[0].to(scores.device), pairs[1].to(scores.device)
-    lowest = torch.finfo(scores.dtype).min
-    values = scores[:, descendants]
-    if include is not None:
-        values = values.masked_fill(~include[:, descendants], lowest)
-    out = torch.full_like(scores, lowest)
-    return out.scatter_reduce(1, ancestors.expand(scores.shape[0], -1), values, reduce="amax", include_self=True)
+    batch, n_labels = scores.shape
+    ancestors_b = ancestors.expand(batch, -1)
+    descendants_b = descendants.expand(batch, -1)
+    gathered = scores[:, descendants]  # [B, nnz]
+    result = []
+    for include in includes:
+        values = gathered if include is None else gathered.masked_fill(~include[:, descendants], float("-inf"))
+        best = torch.full_like(scores, float("-inf")).scatter_reduce_(
+            1, ancestors_b, values, reduce="amax", include_self=True
+        )
+        is_best = values == best.gather(1, ancestors_b)
+        candidates = torch.where(is_best, descendants_b, n_labels)
+        index = torch.full((batch, n_labels), n_labels, dtype=torch.long, device=scores.device)
+        result.append(index.scatter_reduce_(1, ancestors_b, candidates, reduce="amin", include_self=True))
+    return result
 
 
 def max_constraint(scores: torch.Tensor, hierarchy) -> torch.Tensor:
@@ -100,7 +118,8 @@ def max_constraint(scores: torch.Tensor, hierarchy) -> torch.Tensor:
     """
     pairs = hierarchy_pairs(hierarchy)
     flat = scores.reshape(-1, scores.shape[-1])
-    return _constrained_max(flat, pairs, None).reshape(scores.shape)
+    (index,) = _argmax_descendants(flat, pairs, [None])
+    return flat.gather(1, index).reshape(scores.shape)
 
 
 def _hierarchical_elements(inputs: LossInputs, pairs: torch.Tensor, n_labels: int) -> torch.Tensor:
@@ -109,10 +128,10 @@ def _hierarchical_elements(inputs: LossInputs, pairs: torch.Tensor, n_labels: in
         raise ValueError(
             f"Expected logits with {n_labels} labels (the hierarchy's), got {s.shape[1]}"
         )
-    keep = inputs.mask  # masked labels are left out of the maxima too (as if deleted)
-    positives = inputs.positives
-    constrained = _constrained_max(s, pairs, keep)  # MCM in logit space
-    constrained_positive = _constrained_max(s, pairs, positives)  # max over positive descendants
+    # Masked labels are left out of the maxima too (as if deleted from the hierarchy).
+    best, best_positive = _argmax_descendants(s, pairs, [inputs.mask, inputs.positives])
+    constrained = s.gather(1, best)  # MCM in logit space
+    constrained_positive = s.gather(1, best_positive)  # max over positive descendants
     loss = torch.where(
         inputs.targets == 1, -F.logsigmoid(constrained_positive), F.softplus(constrained)
     )

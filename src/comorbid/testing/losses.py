@@ -457,25 +457,33 @@ def _parts(logits, targets, weight, mask):
 
 
 def _pairs(logits, targets, weight, mask):
-    """``margin[b, p, n] = s_p - s_n``, pair weights ``w_p w_n`` and the pair mask, ``[B, M, M]``."""
-    keep, w, positives, negatives = _parts(logits, targets, weight, mask)
+    """``margin[b, p, n] = s_p - s_n``, pair weights ``w_p w_n`` (``None`` without a weight) and
+    the pair mask, ``[B, M, M]``."""
+    keep, _, positives, negatives = _parts(logits, targets, None, mask)
     margin = logits[:, :, None] - logits[:, None, :]
-    pair_weight = w[:, :, None] * w[:, None, :]
+    pair_weight = None
+    if weight is not None:
+        w = weight.expand_as(logits).to(logits.dtype)
+        pair_weight = w[:, :, None] * w[:, None, :]
     is_pair = positives[:, :, None] & negatives[:, None, :]
     return margin, pair_weight, is_pair, positives, negatives, keep
+
+
+def _weighted(terms, pair_weight):
+    return terms if pair_weight is None else pair_weight * terms
 
 
 def naive_bp_mll(logits, targets, weight=None, mask=None) -> torch.Tensor:
     """BP-MLL by its definition (Zhang & Zhou 2006) over the ``[B, M, M]`` pair tensor; ``[B]``."""
     margin, pair_weight, is_pair, positives, negatives, _ = _pairs(logits, targets, weight, mask)
-    total = torch.where(is_pair, pair_weight * torch.exp(-margin), 0.0).sum((1, 2))
+    total = torch.where(is_pair, _weighted(torch.exp(-margin), pair_weight), 0.0).sum((1, 2))
     return total / (positives.sum(-1) * negatives.sum(-1)).clamp_min(1)
 
 
 def naive_lsep(logits, targets, weight=None, mask=None) -> torch.Tensor:
     """LSEP by its definition (Li et al. 2017) over the ``[B, M, M]`` pair tensor; ``[B]``."""
     margin, pair_weight, is_pair, *_ = _pairs(logits, targets, weight, mask)
-    return torch.log1p(torch.where(is_pair, pair_weight * torch.exp(-margin), 0.0).sum((1, 2)))
+    return torch.log1p(torch.where(is_pair, _weighted(torch.exp(-margin), pair_weight), 0.0).sum((1, 2)))
 
 
 def naive_pairwise_hinge(logits, targets, weight=None, mask=None, margin: float = 1.0) -> torch.Tensor:
@@ -483,7 +491,7 @@ def naive_pairwise_hinge(logits, targets, weight=None, mask=None, margin: float 
     (``MultiLabelMarginLoss``'s normalisation); ``[B]``."""
     pair_margin, pair_weight, is_pair, _, _, keep = _pairs(logits, targets, weight, mask)
     hinge = torch.clamp(margin - pair_margin, min=0)
-    return torch.where(is_pair, pair_weight * hinge, 0.0).sum((1, 2)) / keep.sum(-1).clamp_min(1)
+    return torch.where(is_pair, _weighted(hinge, pair_weight), 0.0).sum((1, 2)) / keep.sum(-1).clamp_min(1)
 
 
 def naive_zlpr(logits, targets, weight=None, mask=None) -> torch.Tensor:
