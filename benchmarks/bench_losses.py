@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    PYTHONPATH=src python benchmarks/bench_losses.py --batch-size 256 --labels 50 1000 10000
+    PYTHONPATH=src python benchmarks/bench_losses.py --batch-size 256 --labels 50 1000 10000 --threads 1
 
 Writes a markdown table to ``benchmarks/results/losses.md`` and the raw numbers to
 ``benchmarks/results/losses.json``.
@@ -16,29 +16,32 @@ How it measures:
   ``--repeats`` times (so all see the same machine load) and the median forward+backward wall
   time is reported: ``loss(logits, targets).backward()`` on a fresh leaf tensor, validation of
   the inputs included.
-* Memory: a fresh Python process per (entry, M) runs one forward+backward and reports its peak
-  resident set size (``resource.getrusage(...).ru_maxrss``) minus its resident set size just
-  before the call (read from ``/proc/self/statm``): what the loss adds on top of its inputs,
-  allocator overheads included (a few MiB of noise; a first call on a 2-row input starts
-  autograd's lazy state beforehand). ``tracemalloc`` does not
+* Memory: one more forward+backward per entry under ``torch.profiler`` with
+  ``profile_memory=True``; its memory timeline (``export_memory_timeline``) lists every
+  allocation and free of torch's CPU allocator, and the peak of the live total is reported:
+  the tensors the loss adds on top of its inputs (temporaries, autograd's saved tensors,
+  gradients), exactly, and independent of malloc caching. Not measured: Python objects and
+  memory freed back to the allocator but kept by malloc. (``tracemalloc`` does not see torch's
+  allocations, CPU torch has no ``max_memory_allocated``, and process RSS carried ~25 MiB of
+  lazy-initialisation noise at M=50.) ``tracemalloc`` does not
   see torch's allocations, and CPU torch has no ``max_memory_allocated``.
 * Naive pairwise references (``comorbid.testing.losses.naive_*``) build ``[B, M, M]`` tensors;
   they are skipped, with the memory they would need, when that exceeds ``--max-naive-gib``.
-  ``torch.nn.MultiLabelMarginLoss`` (built-in, O(M^2) time per row, O(M) memory) is skipped when
-  its time extrapolated quadratically from the previous M exceeds ``--max-seconds``.
+  ``torch.nn.MultiLabelMarginLoss`` (built-in: a C++ loop over every (target, label) pair,
+  O(M |P|) time per row, O(M) memory) is skipped when its time extrapolated quadratically from
+  the previous M (its worst case, dense targets) exceeds ``--max-seconds``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,36 +119,25 @@ def forward_backward(entry: Entry, logits: torch.Tensor, targets) -> float:
     return time.perf_counter() - start
 
 
-# ---------------------------------------------------------------------------------- memory child
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def memory_child(name: str, batch_size: int, n_labels: int, positives_per_row: float, seed: int) -> None:
-    (entry,) = make_entries([name], n_labels)
-    logits, targets = make_inputs(batch_size, n_labels, positives_per_row, seed)
-    if entry.prepare is not None:
-        targets = entry.prepare(targets)
-    # A first call on a tiny input starts autograd's and the thread pools' lazy state, which
-    # would otherwise count as the loss's memory.
-    tiny_logits, tiny_targets = make_inputs(2, n_labels, positives_per_row, seed)
-    forward_backward(entry, tiny_logits, entry.prepare(tiny_targets) if entry.prepare else tiny_targets)
-    before = rss_bytes()
-    forward_backward(entry, logits, targets)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    print(json.dumps({"peak_mib": max(0, peak - before) / 2**20}))
-
-
-def measure_memory(entry: Entry, args, n_labels: int) -> float | None:
-    command = [sys.executable, __file__, "--memory-child", entry.name, str(args.batch_size), str(n_labels),
-               str(args.positives_per_row), str(args.seed)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
-    if result.returncode != 0:
-        print(f"  memory run of {entry.name} failed: {result.stderr[-500:]}", file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])["peak_mib"]
+# ---------------------------------------------------------------------------------- memory
+def peak_tensor_mib(entry: Entry, logits: torch.Tensor, targets) -> float | None:
+    """Peak bytes of live tensors allocated during one forward+backward, from torch.profiler's
+    memory timeline (every allocation and free of torch's CPU allocator, autograd's saved
+    tensors and the backward pass included; the inputs, allocated before, are not)."""
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # export_memory_timeline is deprecated
+        path = Path(folder) / "timeline.json"
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        with torch.profiler.profile(activities=activities, profile_memory=True, record_shapes=True,
+                                    with_stack=True) as profiler:
+            forward_backward(entry, logits, targets)
+        try:
+            profiler.export_memory_timeline(str(path), device="cpu")
+        except (AttributeError, RuntimeError) as error:  # removed in some future torch
+            print(f"  no memory timeline for {entry.name}: {error}", file=sys.stderr)
+            return None
+        _, sizes = json.loads(path.read_text())
+    return max((sum(step) for step in sizes), default=0) / 2**20
 
 
 # ---------------------------------------------------------------------------------- main
@@ -163,7 +155,7 @@ def run(args) -> list[dict]:
             if entry.kind == "built-in" and previous_builtin_s is not None:
                 estimate = previous_builtin_s[1] * (n_labels / previous_builtin_s[0]) ** 2
                 if estimate > args.max_seconds:
-                    entry.skipped = f"too slow (~{estimate:,.0f} s per call, O(M^2))"
+                    entry.skipped = f"too slow (~{estimate:,.0f} s per call, extrapolated)"
             if entry.skipped:
                 continue
             prepared[entry.name] = entry.prepare(targets) if entry.prepare else targets
@@ -177,7 +169,7 @@ def run(args) -> list[dict]:
             if entry.name == "MultiLabelMarginLoss" and entry.times_ms:
                 previous_builtin_s = (n_labels, statistics.median(entry.times_ms) / 1000)
             if not entry.skipped and args.memory:
-                entry.peak_mib = measure_memory(entry, args, n_labels)
+                entry.peak_mib = peak_tensor_mib(entry, logits, prepared[entry.name])
             records.append({
                 "loss": entry.name, "kind": entry.kind, "n_labels": n_labels, "batch_size": args.batch_size,
                 "time_ms_median": statistics.median(entry.times_ms) if entry.times_ms else None,
@@ -209,7 +201,8 @@ def markdown(records: list[dict], args, command: str) -> str:
         f"Forward+backward of a batch of B = {args.batch_size} rows, float32 on CPU "
         f"({cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}), "
         f"{args.positives_per_row:g} expected positives per row; median of {args.repeats} round-robin "
-        f"repeats; memory is the peak RSS increase of a fresh process during one call.",
+        f"repeats; memory is the peak of live tensor bytes during one call (torch.profiler memory "
+        f"timeline), inputs excluded.",
         "",
         f"Command: `{command}`",
         "",
@@ -248,10 +241,6 @@ DEFAULT_LOSSES = list(losses.LOSSES) + ["naive_bp_mll", "naive_lsep", "naive_pai
 
 
 def main(argv=None):
-    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
-        name, batch_size, n_labels, positives, seed = sys.argv[2:7]
-        memory_child(name, int(batch_size), int(n_labels), float(positives), int(seed))
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--labels", type=int, nargs="+", default=[50, 1000, 10000])
@@ -262,8 +251,11 @@ def main(argv=None):
     parser.add_argument("--max-naive-gib", type=float, default=8.0)
     parser.add_argument("--max-seconds", type=float, default=60.0, help="skip the built-in beyond this per call")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory processes")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's). On a shared machine use 1: an OpenMP "
+                             "parallel region waits for every thread, so one busy core adds a "
+                             "scheduler time slice (~8 ms) to each op")
+    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory profiles")
     parser.add_argument("--out-md", type=Path, default=ROOT / "benchmarks/results/losses.md")
     parser.add_argument("--out-json", type=Path, default=ROOT / "benchmarks/results/losses.json")
     args = parser.parse_args(argv)
