@@ -56,6 +56,7 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["predict", "{tmp}", "{csv}", "--out", "{tmp}/p.csv"], "not a comorbid model directory"),
         (["train", "{csv}", "--out", "{tmp}/m", "--model", "chain", "--loss", "focal"], "independent model only"),
         (["frobnicate"], "No such command"),
+        (["cv", "{csv}", "--loss", "nope"], "Unknown loss 'nope'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tiny_csv, tmp_path, capsys, argv, message):
@@ -65,3 +66,10 @@ def test_bad_input_exits_2_with_one_line(tiny_csv, tmp_path, capsys, argv, messa
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert lines[0].startswith("comorbid: error:") and message in lines[0], lines[0]
+
+
+def test_cv_with_a_coupled_loss(tiny_csv, tmp_path, capsys):
+    out = tmp_path / "cv.json"
+    code, _, _ = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--loss", "lsep", "--decode", "top-k=1", "--json", str(out))
+    assert code == 0
+    assert json.loads(out.read_text())["loss"] == "lsep"

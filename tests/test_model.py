@@ -105,3 +105,24 @@ def test_unknown_model_or_encoder_is_a_clear_error():
         MultiLabelModel("independent", encoder="bogus").fit(tiny_dataset())
     with pytest.raises(ValueError, match="reads a feature matrix"):
         MultiLabelModel("independent", encoder="mlp").fit(tiny_dataset())
+
+
+@pytest.mark.parametrize("loss", sorted(__import__("comorbid.losses", fromlist=["LOSSES"]).LOSSES))
+def test_every_loss_trains_the_independent_head(loss, tmp_path):
+    data = tiny_dataset()
+    trained = MultiLabelModel("independent", head_options={"loss": loss}).fit(data)
+    y = trained.predict(data, ["top-k=1"])["top-k=1"]
+    # the highest-scoring label is a true one for (nearly) every row that has labels
+    has_labels = data.labels.sum(1) > 0
+    assert (y[has_labels] * data.labels[has_labels]).sum(1).mean() > 0.9
+    trained.save(tmp_path / "m")  # the loss is not part of the saved model
+    np.testing.assert_array_equal(MultiLabelModel.load(tmp_path / "m").marginals(data), trained.marginals(data))
+
+
+def test_icd_labels_give_the_wasserstein_loss_a_tree_cost():
+    from comorbid.heads.independent import label_structure_options
+
+    options = label_structure_options("wasserstein", {}, ["786.2", "786.07", "599.0"])
+    cost = options["cost_matrix"]
+    assert cost[0, 1] < cost[0, 2]  # cough is nearer wheezing than a urinary tract infection
+    assert label_structure_options("wasserstein", {}, ["a", "b"])["cost_matrix"] is None

@@ -71,7 +71,7 @@ class MultiLabelModel:
         self.encoder_name = encoder_cls.name
         features = self.encoder.featurize(dataset.inputs)
         self.head = get_head(self.model_name)(self.encoder.output_dim, dataset.n_labels, **self.head_options)
-        self.head.prepare(dataset.labels)
+        self.head.prepare(dataset.labels, list(dataset.label_names))
         self.label_names = list(dataset.label_names)
         self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress, description)
         return self

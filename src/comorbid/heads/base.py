@@ -36,8 +36,9 @@ class Head(nn.Module):
             return per_row.mean()
         return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
 
-    def prepare(self, labels: np.ndarray) -> None:
-        """Use the training labels ``[N, M]`` before training (label order, bias initialisation)."""
+    def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
+        """Use the training labels ``[N, M]`` (and their names) before training: label order,
+        bias initialisation, label costs."""
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "input_dim": self.input_dim, "n_labels": self.n_labels, "options": self.options}

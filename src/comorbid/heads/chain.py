@@ -43,7 +43,7 @@ class ChainHead(Head):
     def forward(self, h: torch.Tensor) -> ChainBernoulli:
         return ChainBernoulli(self.linear(h), self.interactions, self.order, beam_size=self.options["beam_size"])
 
-    def prepare(self, labels: np.ndarray) -> None:
+    def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         if self.options["order"] == "frequency":
             self.order.copy_(torch.as_tensor(frequency_order(labels)))
         with torch.no_grad():

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 
 from comorbid.distributions.independent import IndependentBernoulli
 from comorbid.heads.base import Head, log_odds
+
+
+def label_structure_options(loss: str, options: dict[str, Any], label_names: list[str]) -> dict[str, Any]:
+    """Loss options that depend on the labels, filled in from their names.
+
+    ``wasserstein`` gets the ICD tree-distance cost matrix when every label is an ICD code (else
+    the 0/1 cost); ``hierarchical`` gets the ICD ancestor matrix among the labels (else none:
+    every label its own root, which makes MCLoss binary cross-entropy).
+    """
+    from comorbid import icd
+
+    options = dict(options)
+    try:
+        system = icd.detect_system(label_names)
+    except ValueError:
+        system = None
+    if loss == "wasserstein" and options.get("cost_matrix", "icd-tree") == "icd-tree":
+        options["cost_matrix"] = (
+            torch.as_tensor(icd.cost_matrix(label_names, system=system), dtype=torch.float32) if system else None
+        )
+    if loss == "hierarchical" and "hierarchy" not in options:
+        m = len(label_names)
+        options["hierarchy"] = icd.ancestor_matrix(label_names, system) if system else np.eye(m, dtype=bool)
+    return options
 
 
 class IndependentHead(Head):
@@ -17,8 +43,11 @@ class IndependentHead(Head):
         input_dim: ``d``.
         n_labels: ``M``.
         loss: training objective on the logits, a name from ``comorbid.losses`` (default the
-            joint negative log-likelihood, i.e. binary cross-entropy summed over labels).
-        loss_options: keyword arguments for that loss.
+            joint negative log-likelihood, i.e. binary cross-entropy summed over labels). With a
+            ranking or set loss the sigmoids are scores rather than calibrated probabilities;
+            decoders still read them as marginals.
+        loss_options: keyword arguments of that loss (JSON values; label-dependent ones such as
+            the Wasserstein cost matrix are filled in from the label names when training).
     """
 
     name = "independent"
@@ -27,11 +56,14 @@ class IndependentHead(Head):
         super().__init__(input_dim, n_labels, loss=loss, loss_options=loss_options or {})
         self.linear = nn.Linear(input_dim, n_labels)
         nn.init.zeros_(self.linear.weight)
-        self._loss = None
         if loss is not None:
-            from comorbid.losses import get_loss  # the loss zoo is optional for this head
+            from comorbid.losses import LOSSES  # fail early on an unknown name
 
-            self._loss = get_loss(loss, **(loss_options or {}))
+            if loss not in LOSSES:
+                raise ValueError(f"Unknown loss {loss!r}; expected one of: {', '.join(sorted(LOSSES))}")
+        # The training loss is built in prepare() and kept out of the state dict: it is not part
+        # of the model (a loaded model predicts without it).
+        self._training_loss: list[nn.Module] = []
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.linear(h)
@@ -40,12 +72,24 @@ class IndependentHead(Head):
         return IndependentBernoulli(self.logits(h))
 
     def nll(self, h, y, sample_weight=None):
-        if self._loss is None:
+        loss = self.options["loss"]
+        if loss is None:
             return super().nll(h, y, sample_weight)
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported together with a custom loss")
-        return self._loss(self.logits(h), y)
+        if not self._training_loss:
+            self.prepare_loss([str(j) for j in range(self.n_labels)])
+        return self._training_loss[0](self.logits(h), y)
 
-    def prepare(self, labels: np.ndarray) -> None:
+    def prepare_loss(self, label_names: list[str]) -> None:
+        from comorbid.losses import get_loss
+
+        loss = self.options["loss"]
+        options = label_structure_options(loss, self.options["loss_options"], label_names)
+        self._training_loss[:] = [get_loss(loss, **options)]
+
+    def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         with torch.no_grad():
             self.linear.bias.copy_(log_odds(labels))
+        if self.options["loss"] is not None:
+            self.prepare_loss(label_names or [str(j) for j in range(labels.shape[1])])
