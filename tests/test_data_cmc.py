@@ -8,6 +8,8 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from comorbid.data import annotator_labels, data_root, read_cmc_xml
+from comorbid.data.cmc import HEADERS
+from comorbid.text import split_sections
 
 
 def _real(name):
@@ -38,7 +40,7 @@ def test_first_report_exactly(train):
     assert [train.label_names[j] for j in np.flatnonzero(train.labels[0])] == ["786.2"]
     history = "Eleven year old with ALL, bone marrow transplant on Jan. 2, now with three day history of cough."
     assert train.extras["sections"][0]["CLINICAL_HISTORY"] == history
-    assert train.inputs[0].startswith(history + "\n1. No focal pneumonia.")
+    assert train.inputs[0].startswith(f"CLINICAL HISTORY: {history}\nIMPRESSION: 1. No focal pneumonia.")
     assert train.extras["annotator_codes"]["COMPANY1"][0] == ["204.0", "786.2", "V42.81"]
     assert train.extras["annotator_codes"]["COMPANY2"][0] == ["204.00", "786.2"]
 
@@ -54,7 +56,10 @@ def test_matches_elementtree(train):
         gold = sorted(c.text for c in doc.iter("code") if c.get("origin") == "CMC_MAJORITY")
         assert [train.label_names[j] for j in np.flatnonzero(train.labels[i])] == gold
         text = {t.get("type"): t.text.strip() for t in doc.iter("text")}
-        assert train.inputs[i] == f"{text['CLINICAL_HISTORY']}\n{text['IMPRESSION']}"
+        assert train.inputs[i] == f"CLINICAL HISTORY: {text['CLINICAL_HISTORY']}\nIMPRESSION: {text['IMPRESSION']}"
+        assert split_sections(train.inputs[i]) == [
+            (header, text[name]) for name, header in HEADERS.items() if text[name]
+        ]
 
 
 def test_annotator_agreement_from_readme(train):
@@ -102,7 +107,7 @@ def test_test_file_has_no_label_columns():
     assert len(test) == 976
     assert test.labels.shape == (976, 0) and test.label_names == []
     assert test.extras["annotator_codes"] == {}
-    assert test.inputs[0] == "Seventeen year old with cough.\nNormal."
+    assert test.inputs[0] == "CLINICAL HISTORY: Seventeen year old with cough.\nIMPRESSION: Normal."
 
 
 # ----------------------------------------------------------------------------- small files
@@ -135,7 +140,10 @@ def test_small_file(tmp_path):
     assert data.ids == ["1", "2"]
     assert data.label_names == ["599.0", "786.2", "V13.02"]
     np.testing.assert_array_equal(data.labels, [[0, 1, 0], [1, 0, 1]])
-    assert data.inputs == ["Cough & fever.\nNormal.", "\nNormal kidneys."]  # missing history: ""
+    assert data.inputs == [  # missing history: ""
+        "CLINICAL HISTORY: Cough & fever.\nIMPRESSION: Normal.",
+        "CLINICAL HISTORY: \nIMPRESSION: Normal kidneys.",
+    ]
     assert data.extras["sections"][1] == {"CLINICAL_HISTORY": "", "IMPRESSION": "Normal kidneys."}
     assert data.extras["annotator_codes"] == {"COMPANY1": [["786.2", "780.6"], []]}
     np.testing.assert_array_equal(annotator_labels(data, "COMPANY1"), [[0, 1, 0], [0, 0, 0]])  # 780.6 ignored

@@ -31,7 +31,7 @@ def test_coding_set_shape_and_sections(coding):
     assert coding.labels.sum(1).min() >= 1  # every report has a code
     for text, sections in zip(coding.inputs, coding.extras["sections"]):
         assert set(sections) == {"CLINICAL_HISTORY", "IMPRESSION"}
-        assert text == f"{sections['CLINICAL_HISTORY']}\n{sections['IMPRESSION']}"
+        assert text == f"CLINICAL HISTORY: {sections['CLINICAL_HISTORY']}\nIMPRESSION: {sections['IMPRESSION']}"
         assert sections["CLINICAL_HISTORY"] and sections["IMPRESSION"]
 
 

@@ -31,6 +31,8 @@ from comorbid.data.dataset import MultiLabelDataset
 
 #: The two report sections, in the order they are joined into one text.
 SECTIONS = ("CLINICAL_HISTORY", "IMPRESSION")
+#: The header line each section gets in the joined text (see ``comorbid.text.split_sections``).
+HEADERS = {"CLINICAL_HISTORY": "CLINICAL HISTORY", "IMPRESSION": "IMPRESSION"}
 #: The gold standard of the challenge: codes given by at least two of the three companies.
 GOLD_ORIGIN = "CMC_MAJORITY"
 
@@ -44,8 +46,9 @@ def read_cmc_xml(path: str | Path, gold: str = GOLD_ORIGIN) -> MultiLabelDataset
             challenge's gold standard, or one company, e.g. ``"COMPANY1"``).
 
     Returns:
-        A text dataset: ``ids`` the doc ids, ``inputs`` the texts ``f"{history}\\n{impression}"``
-        (a missing section is an empty string), ``labels`` ``[N, M]`` over the ``M`` distinct
+        A text dataset: ``ids`` the doc ids, ``inputs`` the notes
+        ``f"CLINICAL HISTORY: {history}\\nIMPRESSION: {impression}"`` (a missing section is an
+        empty string; the headers let text encoders tell the sections apart), ``labels`` ``[N, M]`` over the ``M`` distinct
         ``gold`` codes, sorted as strings and spelt exactly as in the file. ``extras`` holds
         ``"sections"`` (``[N]`` dicts ``{"CLINICAL_HISTORY": .., "IMPRESSION": ..}``) and
         ``"annotator_codes"`` (``{origin: [N] lists of codes}`` for every other origin in the
@@ -76,12 +79,22 @@ def read_cmc_xml(path: str | Path, gold: str = GOLD_ORIGIN) -> MultiLabelDataset
     }
     return MultiLabelDataset(
         ids=[doc["id"] for doc in docs],
-        inputs=[f"{s['CLINICAL_HISTORY']}\n{s['IMPRESSION']}" for s in sections],
+        inputs=[note_text(s) for s in sections],
         labels=labels,
         label_names=label_names,
         extras={"sections": sections, "annotator_codes": annotator_codes},
         name=path.name.split(".")[0],
     )
+
+
+def note_text(sections: dict[str, str]) -> str:
+    """A report's sections as one note, each under its header line.
+
+    Example:
+        >>> note_text({"CLINICAL_HISTORY": "Cough.", "IMPRESSION": "Normal."})
+        'CLINICAL HISTORY: Cough.\\nIMPRESSION: Normal.'
+    """
+    return "\n".join(f"{HEADERS[name]}: {sections.get(name, '')}" for name in SECTIONS)
 
 
 def annotator_labels(dataset: MultiLabelDataset, origin: str) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from comorbid.data.cmc import SECTIONS
+from comorbid.data.cmc import SECTIONS, note_text
 from comorbid.data.dataset import MultiLabelDataset
 
 #: Most labels :func:`dependent_label_problem` enumerates (2^12 = 4096 sets per row).
@@ -92,7 +92,7 @@ def synthetic_coding_set(n: int = 600, seed: int = 0) -> MultiLabelDataset:
 
     Returns:
         A text dataset like :func:`comorbid.data.cmc.read_cmc_xml`'s: ids
-        ``"synthetic-00000"``..., inputs ``f"{history}\\n{impression}"``,
+        ``"synthetic-00000"``..., inputs the notes with section headers (``note_text``),
         ``extras["sections"]`` the ``{"CLINICAL_HISTORY": .., "IMPRESSION": ..}`` dicts, label
         names the codes sorted as strings.
     """
@@ -110,7 +110,7 @@ def synthetic_coding_set(n: int = 600, seed: int = 0) -> MultiLabelDataset:
         sections.append({SECTIONS[0]: history, SECTIONS[1]: impression})
     return MultiLabelDataset(
         ids=[f"synthetic-{i:05d}" for i in range(n)],
-        inputs=[f"{s[SECTIONS[0]]}\n{s[SECTIONS[1]]}" for s in sections],
+        inputs=[note_text(s) for s in sections],
         labels=labels,
         label_names=label_names,
         extras={"sections": sections},

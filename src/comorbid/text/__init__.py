@@ -7,17 +7,19 @@ Example:
 """
 
 from .negation import Token, annotate, mark_scopes
-from .preprocess import preprocess_report
-from .sections import section_prefix, section_text
+from .preprocess import preprocess_note, preprocess_report
+from .sections import section_prefix, section_text, split_sections
 from .tokens import split_sentences, word_spans
 
 __all__ = [
     "Token",
     "annotate",
     "mark_scopes",
+    "preprocess_note",
     "preprocess_report",
     "section_prefix",
     "section_text",
+    "split_sections",
     "split_sentences",
     "word_spans",
 ]

@@ -1,13 +1,24 @@
-"""One call from a report's sections to the text a TF-IDF vectoriser should see."""
+"""One call from a report's sections (or a note with section headers) to the text a
+bag-of-words vectoriser should see."""
 
 from __future__ import annotations
 
 from typing import Mapping
 
-from .negation import DEFAULT_WINDOW, mark_scopes
-from .sections import check_sections, plain_words, join_section_lines
+from .negation import DEFAULT_WINDOW, annotate
+from .sections import check_sections, join_section_lines, plain_words, split_sections
 
-__all__ = ["preprocess_report"]
+__all__ = ["preprocess_note", "preprocess_report", "SCOPE_MODES"]
+
+#: What becomes of a word in a negation / uncertainty scope: ``"mark"`` prefixes it (``neg_``,
+#: ``unc_``), ``"drop"`` leaves it out, ``"keep"`` keeps it as if it were affirmed.
+SCOPE_MODES = ("mark", "drop", "keep")
+_PREFIX = {"negated": "neg_", "uncertain": "unc_"}
+
+
+def _check_mode(name: str, mode: str) -> None:
+    if mode not in SCOPE_MODES:
+        raise ValueError(f"Expected `{name}` to be one of {', '.join(SCOPE_MODES)}, got {mode!r}")
 
 
 def preprocess_report(
@@ -16,21 +27,28 @@ def preprocess_report(
     section_tags: bool = True,
     keep_plain: bool = True,
     window: int = DEFAULT_WINDOW,
+    negated: str = "mark",
+    uncertain: str = "mark",
 ) -> str:
-    """Lower-cased words of a report with negation/uncertainty prefixes and section tags.
+    """Lower-cased words of a report with negation/uncertainty handling and section tags.
 
     Each section is processed on its own (scopes never cross sections): with ``negation``,
-    words in a negation scope become ``neg_word`` and in an uncertainty scope ``unc_word``
-    (:func:`comorbid.text.negation.mark_scopes`); with ``section_tags``, each section's words are
-    emitted plain and again with the section prefix (:mod:`comorbid.text.sections`), giving e.g.
-    ``i_neg_pneumonia``. Deterministic; a pure function of its arguments.
+    words in a negation scope are handled as ``negated`` says and words in an uncertainty scope
+    as ``uncertain`` says (:func:`comorbid.text.negation.annotate`): ``"mark"`` gives
+    ``neg_word`` / ``unc_word``, ``"drop"`` removes them (what the ICD-9-CM guidelines ask of
+    a coder: negated and uncertain diagnoses are not coded), ``"keep"`` ignores the scope. With
+    ``section_tags``, each section's words are emitted plain and again with the section prefix
+    (:mod:`comorbid.text.sections`), giving e.g. ``i_neg_pneumonia``. Deterministic; a pure
+    function of its arguments.
 
     Args:
         sections: ``{section name: text}`` in report order, or a ``str`` (one untagged section).
-        negation: prefix negated/uncertain words.
+        negation: find negation/uncertainty scopes at all (``False``: every word plain).
         section_tags: add the section-tagged copy of each section's words.
         keep_plain: with ``section_tags``, keep the plain copy too.
         window: negation/uncertainty scope in words.
+        negated: ``"mark"``, ``"drop"`` or ``"keep"`` negated words.
+        uncertain: ``"mark"``, ``"drop"`` or ``"keep"`` uncertain words.
 
     Returns:
         Lines of space-separated tokens.
@@ -42,13 +60,56 @@ def preprocess_report(
         h_fever h_rule h_out h_unc_pneumonia
         no neg_focal neg_pneumonia
         i_no i_neg_focal i_neg_pneumonia
+        >>> print(preprocess_report("Cough. No focal pneumonia.", negated="drop"))
+        cough no
     """
     sections = check_sections(sections)
     items = [(None, sections)] if isinstance(sections, str) else list(sections.items())
+    return _preprocess_sections(items, negation, section_tags, keep_plain, window, negated, uncertain)
+
+
+def _preprocess_sections(items, negation, section_tags, keep_plain, window, negated, uncertain) -> str:
+    """:func:`preprocess_report` of ``[(section name or None, text)]``."""
+    _check_mode("negated", negated)
+    _check_mode("uncertain", uncertain)
+    modes = {"negated": negated, "uncertain": uncertain}
 
     def words(text: str | None) -> list[str]:
         if not text:
             return []
-        return mark_scopes(text, window).split() if negation else plain_words(text)
+        if not negation:
+            return plain_words(text)
+        out = []
+        for token in annotate(text, window):
+            if token.text == "?":
+                continue
+            mode = modes.get(token.status, "keep")
+            if mode == "drop":
+                continue
+            out.append((_PREFIX[token.status] if mode == "mark" else "") + token.text.lower())
+        return out
 
     return join_section_lines([(name, words(text)) for name, text in items], section_tags, keep_plain)
+
+
+def preprocess_note(
+    note: str,
+    negation: bool = True,
+    section_tags: bool = True,
+    keep_plain: bool = True,
+    window: int = DEFAULT_WINDOW,
+    negated: str = "mark",
+    uncertain: str = "mark",
+) -> str:
+    r""":func:`preprocess_report` of a note whose sections are announced by header lines
+    (``"IMPRESSION: ..."``, see :func:`comorbid.text.sections.split_sections`); text before the
+    first header is an untagged section.
+
+    Example:
+        >>> print(preprocess_note("CLINICAL HISTORY: Cough.\nIMPRESSION: No pneumonia.", negated="drop"))
+        cough
+        h_cough
+        no
+        i_no
+    """
+    return _preprocess_sections(split_sections(note), negation, section_tags, keep_plain, window, negated, uncertain)

@@ -25,7 +25,7 @@ from typing import Mapping
 
 from .tokens import word_spans
 
-__all__ = ["SECTION_PREFIXES", "section_prefix", "section_text"]
+__all__ = ["SECTION_PREFIXES", "section_prefix", "section_text", "split_sections"]
 
 SECTION_PREFIXES: dict[str, str] = {
     "clinical_history": "h",
@@ -121,3 +121,44 @@ def section_text(
     return join_section_lines(
         [(name, plain_words(text or "")) for name, text in sections.items()], mark, keep_plain
     )
+
+
+# A header opens a line: a known section name in any case ("Impression:"), or any name in
+# capitals ("TECHNIQUE:"), followed by a colon. Mixed-case unknown names ("Note:") are text.
+_HEADER = re.compile(r"^[ \t]*([A-Za-z][A-Za-z _/-]{0,40}?)[ \t]*:[ \t]*", re.MULTILINE)
+
+
+def _is_header(name: str) -> bool:
+    key = _NON_ALNUM.sub("_", name.lower()).strip("_")
+    return key in SECTION_PREFIXES or (name.isupper() and len(key) > 1)
+
+
+def split_sections(note: str) -> list[tuple[str | None, str]]:
+    r"""A note's sections, from header lines such as ``"IMPRESSION: ..."``.
+
+    Radiology and discharge notes announce their sections with a header at the start of a line.
+    Recognised: the names in :data:`SECTION_PREFIXES` in any case and spacing
+    (``"Clinical history:"``), and any other name written in capitals (``"TECHNIQUE:"``).
+    Text before the first header is an untagged section (name ``None``).
+
+    Args:
+        note: the text of one note.
+
+    Returns:
+        ``[(section name or None, section text)]`` in note order; names as written in the
+        header (``"CLINICAL HISTORY"``); texts stripped; sections with an empty text dropped.
+
+    Example:
+        >>> split_sections("CLINICAL HISTORY: Cough.\nIMPRESSION: Normal chest.")
+        [('CLINICAL HISTORY', 'Cough.'), ('IMPRESSION', 'Normal chest.')]
+        >>> split_sections("Cough and fever.")
+        [(None, 'Cough and fever.')]
+    """
+    if not isinstance(note, str):
+        raise TypeError(f"Expected a note as str, got {type(note).__name__}")
+    headers = [m for m in _HEADER.finditer(note) if _is_header(m.group(1))]
+    pieces = [(None, 0, headers[0].start() if headers else len(note))]
+    for k, match in enumerate(headers):
+        end = headers[k + 1].start() if k + 1 < len(headers) else len(note)
+        pieces.append((match.group(1).strip(), match.end(), end))
+    return [(name, note[start:end].strip()) for name, start, end in pieces if note[start:end].strip()]
