@@ -28,6 +28,7 @@ def test_enumeration(example, n_labels, scale):
     suite.check_marginals(dist, example.mc_tolerance)
     suite.check_count_marginals(dist, example.mc_tolerance)
     suite.check_mode(dist)
+    suite.check_nonempty_mode(dist)
 
 
 @pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)

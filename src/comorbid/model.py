@@ -40,6 +40,10 @@ class MultiLabelModel:
         head_options: keyword arguments of the head (e.g. ``{"loss": "focal"}``).
         encoder_options: keyword arguments of the encoder.
         train: a :class:`TrainConfig`.
+        nonempty: condition the distribution on at least one label (training and prediction;
+            :class:`comorbid.distributions.nonempty.NonEmpty`): ``True``, ``False``, or
+            ``"auto"`` (the default: ``True`` when every training row has a label, as in
+            clinical coding where every note gets a code).
     """
 
     def __init__(
@@ -49,8 +53,12 @@ class MultiLabelModel:
         head_options: dict[str, Any] | None = None,
         encoder_options: dict[str, Any] | None = None,
         train: TrainConfig | None = None,
+        nonempty: bool | str = "auto",
     ):
         get_head(model)  # fail early on an unknown name
+        if nonempty not in (True, False, "auto"):
+            raise ValueError(f"Expected nonempty True, False or 'auto', got {nonempty!r}")
+        self.nonempty = nonempty
         self.model_name = model
         self.encoder_name = encoder
         self.head_options = dict(head_options or {})
@@ -71,10 +79,21 @@ class MultiLabelModel:
         self.encoder_name = encoder_cls.name
         features = self.encoder.featurize(dataset.inputs)
         self.head = get_head(self.model_name)(self.encoder.output_dim, dataset.n_labels, **self.head_options)
+        self.head.nonempty = self._resolve_nonempty(dataset.labels)
         self.head.prepare(dataset.labels, list(dataset.label_names))
         self.label_names = list(dataset.label_names)
         self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress, description)
         return self
+
+    def _resolve_nonempty(self, labels: np.ndarray) -> bool:
+        empty_rows = np.flatnonzero(labels.sum(1) == 0) if labels.shape[1] else np.arange(len(labels))
+        if self.nonempty == "auto":
+            return len(empty_rows) == 0
+        if self.nonempty and len(empty_rows):
+            raise ValueError(
+                f"nonempty=True, but {len(empty_rows)} training rows have no label (the first is row {empty_rows[0]})"
+            )
+        return bool(self.nonempty)
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
@@ -91,7 +110,7 @@ class MultiLabelModel:
         self.head.eval()
         for start in range(0, n, batch_size):
             chunk = inputs[start : start + batch_size]
-            yield self.head(self.encoder(self.encoder.featurize(chunk)))
+            yield self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
 
     def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)) -> dict[str, np.ndarray]:
         """Label sets ``[N, M]`` (0/1 int8) for each decoder, keyed by the decoder's spec."""
@@ -115,6 +134,7 @@ class MultiLabelModel:
             "format_version": FORMAT_VERSION,
             "label_names": self.label_names,
             "model": self.model_name,
+            "nonempty": self.head.nonempty,
             "head": self.head.config(),
             "encoder": self.encoder.config(),
             "train": self.train_config.to_dict(),
@@ -170,9 +190,11 @@ class MultiLabelModel:
             head_options=head_config["options"],
             encoder_options=encoder_config["options"],
             train=TrainConfig(**config["train"]),
+            nonempty=bool(config.get("nonempty", False)),
         )
         model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
         model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"], **head_config["options"])
+        model.head.nonempty = model.nonempty
         tensors = load_file(str(weights_path))
         model.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in tensors.items() if k.startswith("encoder.")})
         model.head.load_state_dict({k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")})

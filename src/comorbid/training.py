@@ -29,8 +29,15 @@ class TrainConfig:
         epochs: passes over the training rows at most (Adam).
         batch_size: rows per step.
         learning_rate: Adam step size.
-        weight_decay: coefficient of the L2 penalty on the weights (not biases) added to the
-            mean per-row loss (1 / (2 C N) in scikit-learn's C for N training rows).
+        weight_decay: coefficient of the penalty on the weights (not biases) added to the mean
+            per-row loss (for ``"l2"``, 1 / (2 C N) in scikit-learn's C for N training rows; for
+            ``"l1"``, 1 / (C N)).
+        penalty: ``"l2"`` (sum of squared weights) or ``"l1"`` (sum of absolute weights, smoothed
+            as ``sqrt(w^2 + eps^2) - eps`` with ``eps = l1_smoothing`` so that L-BFGS applies).
+            L1 keeps few features per label: on binary word features of short notes, where a code
+            hangs on a handful of words, it beats L2 (``docs/clinical_text.md``).
+        l1_smoothing: ``eps`` of the smoothed L1 penalty; weights much smaller than it cost
+            about ``w^2 / (2 eps)``, i.e. they are pulled to (nearly) zero.
         validation_fraction: share of the training rows held out (iteratively stratified) to
             choose the epoch; 0 trains for ``epochs`` on everything.
         patience: epochs without a better validation loss before stopping.
@@ -44,6 +51,8 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-2
     weight_decay: float = 1e-5
+    penalty: str = "l2"
+    l1_smoothing: float = 1e-3
     validation_fraction: float = 0.1
     patience: int = 10
     refit: bool = True
@@ -64,13 +73,22 @@ def new_progress(transient: bool = False) -> Progress:
     )
 
 
-def _penalty(modules: list[torch.nn.Module]) -> torch.Tensor:
-    """Sum of squared weights (every parameter with more than one dimension, i.e. not biases)."""
+PENALTIES = ("l2", "l1")
+
+
+def _penalty(modules: list[torch.nn.Module], config: "TrainConfig") -> torch.Tensor:
+    """The penalty on every parameter with more than one dimension (weights, not biases)."""
     total = torch.zeros(())
+    eps = config.l1_smoothing
     for module in modules:
         for parameter in module.parameters():
             if parameter.dim() > 1:
-                total = total + parameter.pow(2).sum()
+                if config.penalty == "l1":
+                    # Smoothed so that L-BFGS (which needs a gradient everywhere) applies; exact
+                    # L1 needs a proximal or orthant-wise method that torch does not ship.
+                    total = total + (torch.sqrt(parameter * parameter + eps * eps) - eps).sum()
+                else:
+                    total = total + parameter.pow(2).sum()
     return total
 
 
@@ -82,7 +100,7 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator) -> flo
     for start in range(0, len(order), config.batch_size):
         rows = order[start : start + config.batch_size]
         loss = head.nll(encoder(features[rows]), labels[rows])
-        objective = loss + config.weight_decay * _penalty([encoder, head]) * len(rows) / len(labels)
+        objective = loss + config.weight_decay * _penalty([encoder, head], config) * len(rows) / len(labels)
         optimizer.zero_grad()
         objective.backward()
         optimizer.step()
@@ -116,6 +134,8 @@ def fit(
     """
     if config.optimizer not in ("auto", "lbfgs", "adam"):
         raise ValueError(f"Expected optimizer auto, lbfgs or adam, got {config.optimizer!r}")
+    if config.penalty not in PENALTIES:
+        raise ValueError(f"Expected penalty {' or '.join(PENALTIES)}, got {config.penalty!r}")
     trainable_encoder = any(True for _ in encoder.parameters())
     if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder):
         return fit_lbfgs(encoder, head, features, labels, config, progress, description)
@@ -189,7 +209,7 @@ def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=Non
     def closure():
         optimizer.zero_grad()
         loss = head.nll(encoder(features), y)
-        objective = loss + config.weight_decay * _penalty([encoder, head])
+        objective = loss + config.weight_decay * _penalty([encoder, head], config)
         objective.backward()
         losses.append(loss.item())
         if progress is not None:

@@ -16,6 +16,9 @@ from torch.distributions import Distribution, constraints
 
 #: Enumerating 2^M label sets beyond this many labels is refused (2^20 sets x batch).
 MAX_ENUMERATE_LABELS = 20
+#: ``sample_nonempty`` by rejection redraws at most this many times; slots still empty then get
+#: the most probable non-empty set (only when p(0) is very close to 1).
+MAX_REJECTION_ROUNDS = 100
 #: Methods a distribution may provide exactly; ``exact`` is a subset of these.
 METHODS = frozenset({"log_prob", "sample", "marginals", "mode", "count_marginals"})
 
@@ -95,6 +98,51 @@ class JointLabelDistribution(Distribution):
             raise NotImplementedError(f"{type(self).__name__} has no mode search for {self.n_labels} labels")
         sets, probs = self._enumerate()
         return sets[probs.argmax(-1)]
+
+    @property
+    def exact_nonempty_mode(self) -> bool:
+        """Whether :meth:`nonempty_mode` is exact for this instance."""
+        return self.n_labels <= self.enumerate_max_labels
+
+    def nonempty_mode(self, beam_size: int | None = None) -> torch.Tensor:
+        """The most probable label set with at least one label, ``[B, M]``.
+
+        By enumeration for small M; beyond, the best of the mode, every single-label set and
+        256 samples per row (approximate; subclasses that can search do better).
+        """
+        if self.n_labels <= self.enumerate_max_labels:
+            sets, probs = self._enumerate()
+            probs = probs.clone()
+            probs[:, 0] = -1.0  # row 0 of all_label_sets is the empty set
+            return sets[probs.argmax(-1)]
+        b, m = self.batch_size, self.n_labels
+        dtype = torch.get_default_dtype()
+        candidates = torch.cat([
+            self.mode(beam_size).to(dtype)[None],
+            torch.eye(m, dtype=dtype)[:, None, :].expand(m, b, m),
+            self.sample((256,)).to(dtype),
+        ])  # fmt: skip  # [K, B, M]
+        with torch.no_grad():
+            scores = self.log_prob(candidates)  # [K, B]
+        scores = torch.where(candidates.sum(-1) == 0, torch.full_like(scores, -torch.inf), scores)
+        return candidates.gather(0, scores.argmax(0)[None, :, None].expand(1, b, m))[0]
+
+    def sample_nonempty(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+        """Samples conditioned on at least one label, ``[*sample_shape, B, M]``.
+
+        By rejection: empty draws are redrawn, at most :data:`MAX_REJECTION_ROUNDS` times;
+        draws still empty then get :meth:`nonempty_mode` (biased, and only when p(0) is very
+        close to 1). Subclasses with a chain structure sample exactly instead.
+        """
+        with torch.no_grad():
+            samples = self.sample(sample_shape)
+            for _ in range(MAX_REJECTION_ROUNDS):
+                empty = samples.sum(-1) == 0
+                if not empty.any():
+                    return samples
+                samples = torch.where(empty[..., None], self.sample(sample_shape), samples)
+            empty = samples.sum(-1) == 0
+            return torch.where(empty[..., None], self.nonempty_mode().to(samples.dtype), samples)
 
     def count_marginals(self) -> torch.Tensor:
         """``[B, M, M+1]``: entry ``[b, j, s]`` is P(y_j = 1 and |y| = s); column 0 is zero.
@@ -176,3 +224,10 @@ def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torc
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
     """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x (Maechler 2012)."""
     return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def first_on_distribution(logits: torch.Tensor) -> torch.distributions.Categorical:
+    """Which of independent labels ``[B, M]`` (in this order) is the first one on, given that one
+    is: P(t) proportional to prod_{s<t} sigmoid(-l_s) * sigmoid(l_t)."""
+    log_off = torch.nn.functional.logsigmoid(-logits)
+    return torch.distributions.Categorical(logits=torch.cumsum(log_off, -1) - log_off + torch.nn.functional.logsigmoid(logits))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from comorbid.distributions.base import METHODS, JointLabelDistribution
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution
 
 #: Beam width of ``mode()`` when none is given.
 DEFAULT_BEAM_SIZE = 64
@@ -100,14 +100,18 @@ class ChainBernoulli(JointLabelDistribution):
             context = torch.einsum("...bk,bk->...b", prefix, self._weights[:, t, :t])
         return self._unary[:, t] + context
 
-    def _ancestral(self, n: int, record_probs: bool = False):
-        """Ancestral sampling of ``n`` chains per row; optionally the conditional probabilities."""
+    def _ancestral(self, n: int, record_probs: bool = False, first_on: torch.Tensor | None = None):
+        """Ancestral sampling of ``n`` chains per row; optionally the conditional probabilities.
+
+        ``first_on`` ``[n, B]`` fixes the first position that is on (the ones before it off)."""
         b, m = self._unary.shape
         ordered = torch.zeros(n, b, m, dtype=self._unary.dtype, device=self._unary.device)
         conditionals = torch.zeros_like(ordered) if record_probs else None
         for t in range(m):
             p = torch.sigmoid(self._step_logit(ordered[..., :t], t))
             ordered[..., t] = torch.bernoulli(p)
+            if first_on is not None:
+                ordered[..., t] = torch.where(first_on > t, 0.0, torch.where(first_on == t, 1.0, ordered[..., t]))
             if record_probs:
                 conditionals[..., t] = p
         return ordered, conditionals
@@ -123,6 +127,16 @@ class ChainBernoulli(JointLabelDistribution):
             ordered, _ = self._ancestral(max(shape.numel(), 1))
         return self._to_label_order(ordered).reshape(*shape, *self.batch_shape, *self.event_shape)
 
+    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+        """Exact samples given y != 0: draw the first position that is on, then the rest of the
+        chain given that prefix. With an all-zero prefix the context is 0, so
+        P(first on = t) is proportional to prod_{s<t} sigmoid(-u_s) * sigmoid(u_t)."""
+        shape = torch.Size(sample_shape)
+        with torch.no_grad():
+            first = first_on_distribution(self._unary).sample((max(shape.numel(), 1),))  # [n, B]
+            ordered, _ = self._ancestral(first.shape[0], first_on=first)
+        return self._to_label_order(ordered).reshape(*shape, *self.batch_shape, *self.event_shape)
+
     # ------------------------------------------------------------------ derived
     def marginals(self) -> torch.Tensor:
         if self.n_labels <= self.enumerate_max_labels:
@@ -132,9 +146,9 @@ class ChainBernoulli(JointLabelDistribution):
             _, conditionals = self._ancestral(self.n_mc_samples, record_probs=True)
         return self._to_label_order(conditionals.mean(0))
 
-    def mode(self, beam_size: int | None = None) -> torch.Tensor:
-        """Beam search along the chain; exact when the beam holds every prefix (2^(M-1))."""
-        width = beam_size or self.beam_size
+    def _beam_search(self, width: int) -> torch.Tensor:
+        """Beam search along the chain: the ``[B, K, M]`` best label sets found (chain order),
+        best first; exact top-K when the beam holds every prefix (``width >= 2^(M-1)``)."""
         b, m = self._unary.shape
         with torch.no_grad():
             beams = torch.zeros(b, 1, 0, dtype=self._unary.dtype, device=self._unary.device)
@@ -149,4 +163,20 @@ class ChainBernoulli(JointLabelDistribution):
                 parent = torch.div(index, 2, rounding_mode="floor")
                 bit = (index % 2).to(beams.dtype)
                 beams = torch.cat([beams.gather(1, parent[..., None].expand(-1, -1, t)), bit[..., None]], -1)
-        return self._to_label_order(beams[:, 0, :])
+        return beams
+
+    def mode(self, beam_size: int | None = None) -> torch.Tensor:
+        """Beam search along the chain; exact when the beam holds every prefix (2^(M-1))."""
+        return self._to_label_order(self._beam_search(beam_size or self.beam_size)[:, 0, :])
+
+    @property
+    def exact_nonempty_mode(self) -> bool:
+        return "mode" in self.exact and self.beam_size >= 2
+
+    def nonempty_mode(self, beam_size: int | None = None) -> torch.Tensor:
+        """The best non-empty set among the final beams (a beam of 2 or more always holds one,
+        so this is exact whenever :meth:`mode` is)."""
+        beams = self._beam_search(max(beam_size or self.beam_size, 2))  # [B, K, M]
+        first = (beams.sum(-1) > 0).to(torch.int8).argmax(1)  # first non-empty beam per row
+        best = beams.gather(1, first[:, None, None].expand(-1, 1, beams.shape[-1]))[:, 0, :]
+        return self._to_label_order(best)

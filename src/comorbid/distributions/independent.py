@@ -6,7 +6,7 @@ import torch
 from torch.distributions import Bernoulli, Independent
 
 from comorbid.distributions import poisson_binomial
-from comorbid.distributions.base import METHODS, JointLabelDistribution
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution
 
 
 class IndependentBernoulli(JointLabelDistribution):
@@ -39,11 +39,32 @@ class IndependentBernoulli(JointLabelDistribution):
         with torch.no_grad():
             return self._base.sample(torch.Size(sample_shape))
 
+    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+        """Exact samples given y != 0: the first label that is on, then the later ones as usual."""
+        shape = torch.Size(sample_shape)
+        with torch.no_grad():
+            first = first_on_distribution(self.logits).sample(shape)  # [*shape, B]
+            samples = self._base.sample(shape)
+            position = torch.arange(self.n_labels, device=self.logits.device)
+            first = first[..., None]
+            return torch.where(position < first, 0.0, torch.where(position == first, 1.0, samples)).to(samples.dtype)
+
     def marginals(self) -> torch.Tensor:
         return torch.sigmoid(self.logits)
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         return (self.logits > 0).to(self.logits.dtype)
+
+    @property
+    def exact_nonempty_mode(self) -> bool:
+        return True
+
+    def nonempty_mode(self, beam_size: int | None = None) -> torch.Tensor:
+        """The mode, or where it is empty the single most probable label (exact: adding a label
+        of probability below 1/2 only lowers the probability)."""
+        mode = self.mode()
+        best = torch.nn.functional.one_hot(self.logits.argmax(-1), self.n_labels).to(mode.dtype)
+        return torch.where(mode.sum(-1, keepdim=True) == 0, best, mode)
 
     def count_marginals(self) -> torch.Tensor:
         return poisson_binomial.count_marginals(self.marginals().detach())

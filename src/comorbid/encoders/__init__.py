@@ -2,10 +2,11 @@
 
 from comorbid.encoders.base import Encoder
 from comorbid.encoders.mlp import MLPEncoder
-from comorbid.encoders.tfidf import TfidfEncoder
+from comorbid.encoders.tfidf import ClinicalEncoder, TfidfEncoder
 
 ENCODERS: dict[str, type[Encoder]] = {
     TfidfEncoder.name: TfidfEncoder,
+    ClinicalEncoder.name: ClinicalEncoder,
     MLPEncoder.name: MLPEncoder,
 }
 
@@ -19,4 +20,4 @@ def get_encoder(name: str, is_text: bool) -> type[Encoder]:
     return ENCODERS[name]
 
 
-__all__ = ["ENCODERS", "Encoder", "MLPEncoder", "TfidfEncoder", "get_encoder"]
+__all__ = ["ENCODERS", "ClinicalEncoder", "Encoder", "MLPEncoder", "TfidfEncoder", "get_encoder"]

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.base import JointLabelDistribution
+from comorbid.distributions.nonempty import NonEmpty
 
 
 class Head(nn.Module):
@@ -16,9 +17,14 @@ class Head(nn.Module):
 
     Subclasses set ``name``, build their parameters in ``__init__(input_dim, n_labels, **options)``
     and store every option in ``self.options`` so that ``config()`` can rebuild them.
+
+    ``nonempty`` (set by the model, default ``False``): the head's distribution is conditioned
+    on at least one label (:class:`comorbid.distributions.nonempty.NonEmpty`), in training
+    (``nll``) and in prediction (``distribution``).
     """
 
     name: ClassVar[str]
+    nonempty: bool = False
 
     def __init__(self, input_dim: int, n_labels: int, **options: Any):
         super().__init__()
@@ -29,9 +35,15 @@ class Head(nn.Module):
     def forward(self, h: torch.Tensor) -> JointLabelDistribution:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def distribution(self, h: torch.Tensor) -> JointLabelDistribution:
+        """The model's distribution for features ``h [B, d]``: ``forward``, conditioned on
+        y != 0 when ``nonempty``."""
+        dist = self(h)
+        return NonEmpty(dist) if self.nonempty else dist
+
     def nll(self, h: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
         """Mean negative log-likelihood of the label sets ``y [B, M]`` (weighted by ``sample_weight [B]``)."""
-        per_row = -self.forward(h).log_prob(y)
+        per_row = -self.distribution(h).log_prob(y)
         if sample_weight is None:
             return per_row.mean()
         return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)

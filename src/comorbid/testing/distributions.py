@@ -99,6 +99,23 @@ def check_mode(dist: JointLabelDistribution, approximate_ratio: float = 0.9) -> 
         assert got.sum() >= approximate_ratio * best.sum(), f"approximate mode too poor: {got.sum()} vs {best.sum()}"
 
 
+def check_nonempty_mode(dist: JointLabelDistribution, approximate_ratio: float = 0.9) -> None:
+    """``nonempty_mode`` is the most probable set with at least one label (exact when
+    ``exact_nonempty_mode``; otherwise on average at least ``approximate_ratio`` of it)."""
+    if dist.n_labels == 0:
+        return
+    sets, probs = enumerate_probs(dist)
+    mode = dist.nonempty_mode()
+    assert (mode.sum(-1) >= 1).all(), "nonempty_mode returned an empty set"
+    with torch.no_grad():
+        got = dist.log_prob(mode).exp()
+    best = probs[:, sets.sum(-1) > 0].max(-1).values
+    if dist.exact_nonempty_mode:
+        assert torch.allclose(got, best, rtol=1e-6, atol=1e-12), f"non-empty mode {got.tolist()} < {best.tolist()}"
+    else:
+        assert got.sum() >= approximate_ratio * best.sum(), f"approximate non-empty mode too poor: {got.sum()} vs {best.sum()}"
+
+
 def check_sample(dist: JointLabelDistribution, n_samples: int = 4000, seed: int = 0) -> None:
     """Samples are 0/1 of the right shape and pass a chi-square test against ``log_prob``
     (cells with expected count < 5 pooled), per row, at level ``GOODNESS_OF_FIT_ALPHA`` after a
@@ -131,6 +148,8 @@ def check_gradients(example: DistributionExample, n_labels: int = 4) -> None:
     params = tuple(p.detach().clone().requires_grad_(True) for p in example.parameters(3, n_labels, 1.0, generator))
     values = all_label_sets(n_labels, dtype=torch.float64)[torch.tensor([0, 3, 5, 2 ** n_labels - 1])]
     values = values[:, None, :].expand(-1, 3, -1)
+    with torch.no_grad():  # sets outside the support (log_prob -inf) have no gradient to check
+        values = values[torch.isfinite(example.build(*params).log_prob(values)).all(-1)]
     assert torch.autograd.gradcheck(lambda *p: example.build(*p).log_prob(values), params)
 
 
@@ -180,6 +199,7 @@ def run_all(example: DistributionExample, sizes: Sequence[int] = (1, 3, 6)) -> N
             check_marginals(dist, example.mc_tolerance)
             check_count_marginals(dist, example.mc_tolerance)
             check_mode(dist)
+            check_nonempty_mode(dist)
             check_sample(dist)
     check_gradients(example)
     check_extreme(example)

@@ -1,0 +1,82 @@
+"""Label sets with at least one label: any joint distribution conditioned on y != 0.
+
+In clinical coding every document that reaches a coder gets at least one code (all 978 CMC 2007
+reports do). A model that leaves mass on the empty set wastes it on an answer that never
+happens, and a decoder may then return it: under independent labels with every marginal below
+1/2 the subset-accuracy decision is the empty set, which is always wrong here. Conditioning on
+y != 0 is one global dependence between all labels (none of them alone says "at least one"):
+
+    p'(y) = p(y) 1[y != 0] / (1 - p(0)).
+
+Everything is inherited from the base distribution ``p``: ``log_prob`` subtracts
+``log(1 - p(0))``; marginals and count marginals are the base's divided by ``1 - p(0)`` (the
+empty set adds nothing to them); samples come from the base's ``sample_nonempty``
+(exact for independent labels and chains, rejection sampling otherwise); the mode is the
+base's most probable non-empty set (:meth:`JointLabelDistribution.nonempty_mode`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from comorbid.distributions.base import JointLabelDistribution, log1mexp
+
+class NonEmpty(JointLabelDistribution):
+    """``base`` conditioned on at least one label being on.
+
+    Args:
+        base: any joint label distribution ``[B]`` over ``M >= 1`` labels.
+    """
+
+    def __init__(self, base: JointLabelDistribution, validate_args: bool | None = False):
+        if base.n_labels < 1:
+            raise ValueError("Expected at least one label for a non-empty distribution, got 0")
+        self.base = base
+        self.enumerate_max_labels = base.enumerate_max_labels
+        self.n_mc_samples = base.n_mc_samples
+        empty = torch.zeros(base.batch_size, base.n_labels)
+        # log p(0), kept below 0 so that log(1 - p(0)) stays finite when p(0) rounds to 1.
+        tiny = torch.finfo(torch.get_default_dtype()).tiny
+        log_empty = base.log_prob(empty)
+        self.log_prob_empty = log_empty.clamp_max(-tiny)
+        self.log_prob_nonempty = log1mexp(self.log_prob_empty)  # log(1 - p(0)), [B]
+        super().__init__(base.batch_size, base.n_labels, validate_args)
+
+    @property
+    def exact(self) -> frozenset[str]:
+        exact = set(self.base.exact) & {"log_prob", "marginals", "count_marginals", "sample"}
+        if self.base.exact_nonempty_mode:
+            exact.add("mode")
+        return frozenset(exact)
+
+    @property
+    def exact_nonempty_mode(self) -> bool:
+        return "mode" in self.exact
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        value = self._check_value(value)
+        log_prob = self.base.log_prob(value) - self.log_prob_nonempty
+        empty = value.sum(-1) == 0
+        return torch.where(empty, torch.full_like(log_prob, -torch.inf), log_prob)
+
+    def sample(self, sample_shape=()) -> torch.Tensor:
+        return self.base.sample_nonempty(sample_shape)
+
+    # Where the base computes a quantity exactly, rescale it; otherwise estimate it from this
+    # distribution's own (rejection) samples: rescaling a Monte Carlo estimate by 1 / (1 - p(0))
+    # would magnify its error when p(0) is large.
+    def marginals(self) -> torch.Tensor:
+        if "marginals" in self.base.exact:
+            return self.base.marginals() / self.log_prob_nonempty.exp()[:, None]
+        return super().marginals()
+
+    def count_marginals(self) -> torch.Tensor:
+        if "count_marginals" in self.base.exact:
+            return self.base.count_marginals() / self.log_prob_nonempty.exp()[:, None, None]
+        return super().count_marginals()
+
+    def mode(self, beam_size: int | None = None) -> torch.Tensor:
+        return self.base.nonempty_mode(beam_size)
+
+    def nonempty_mode(self, beam_size: int | None = None) -> torch.Tensor:
+        return self.mode(beam_size)
