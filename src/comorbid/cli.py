@@ -20,7 +20,7 @@ from rich.table import Table
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import parse_decoders
 from comorbid.evaluation import REPORTED_METRICS, cross_validate, evaluate_predictions
-from comorbid.model import MultiLabelModel
+from comorbid.model import MultiLabelModel, train_config_for
 from comorbid.training import TrainConfig, new_progress
 
 from typer import Abort, Exit
@@ -45,7 +45,7 @@ class InputError(Exception):
 DataArgument = typer.Argument(..., help="Data file (CMC .xml, .arff[.gz|.bz2], .csv, .jsonl) or a registered name.")
 LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
 ModelOption = typer.Option("independent", "--model", help="Joint label model: independent, chain, ...")
-EncoderOption = typer.Option("auto", "--encoder", help="auto (tfidf for text, mlp for features), tfidf, mlp.")
+EncoderOption = typer.Option("auto", "--encoder", help="auto (tfidf for text, mlp for features), tfidf, mlp, sentence, caml.")
 LossOption = typer.Option(None, "--loss", help="Training loss of the independent model (see comorbid.losses).")
 WeightDecayOption = typer.Option(None, "--weight-decay", help="L2 penalty on the weights (default: TrainConfig's).")
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
@@ -70,7 +70,7 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
             raise InputError(f"--loss applies to the independent model only, not to {model!r}")
         head_options["loss"] = loss
     get_head(model)
-    train = TrainConfig(seed=seed)
+    train = train_config_for(encoder, seed=seed)
     if weight_decay is not None:
         if weight_decay < 0:
             raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
