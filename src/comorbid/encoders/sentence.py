@@ -72,8 +72,18 @@ class _FrozenModel:
             raise ValueError(
                 "The sentence encoder needs sentence-transformers: `pip install 'comorbid[sentence]'`"
             ) from None
-        # local_files_only: a folder on disk; never ask the Hugging Face Hub for anything.
-        self.model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
+        from transformers.utils import logging as transformers_logging
+
+        # transformers draws a "Loading weights" bar on stderr, which would break our own
+        # progress display: hide it while loading, then restore the user's setting.
+        was_enabled = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+        try:
+            # local_files_only: a folder on disk; never ask the Hugging Face Hub for anything.
+            self.model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
+        finally:
+            if was_enabled:
+                transformers_logging.enable_progress_bar()
         self.model.eval()
         self.dimension = int(self.model.get_embedding_dimension())
         self.cache: OrderedDict[str, torch.Tensor] = OrderedDict()
