@@ -59,7 +59,8 @@ def error_pairs_png(matrix: np.ndarray, labels: list[str]) -> bytes:
     axes.set_ylabel("code predicted wrongly")
     axes.set_title("Wrong code given in place of a missed one (rows)")
     for (j, k), value in np.ndenumerate(matrix):
-        if value:
-            axes.text(k, j, str(int(value)), ha="center", va="center", fontsize="x-small")
+        if value:  # white on the darker half of the colour map
+            colour = "white" if value > matrix.max() / 2 else "black"
+            axes.text(k, j, str(int(value)), ha="center", va="center", fontsize="x-small", color=colour)
     figure.colorbar(image, ax=axes, shrink=0.7)
     return _png(figure)
