@@ -38,11 +38,10 @@ def test_learns_text_labels_and_a_label_with_no_positives_does_not_crash(model):
     assert np.all((marginals >= 0) & (marginals <= 1))
 
 
-@pytest.mark.parametrize("encoder", ["tfidf", "clinical"])
 @pytest.mark.parametrize("model", ["independent", "chain"])
-def test_save_and_load_reproduce_predictions_exactly(tmp_path, model, encoder):
+def test_save_and_load_reproduce_predictions_exactly(tmp_path, model):
     data = tiny_dataset()
-    trained = MultiLabelModel(model, encoder=encoder).fit(data)
+    trained = MultiLabelModel(model).fit(data)
     trained.save(tmp_path / "m")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
     loaded = MultiLabelModel.load(tmp_path / "m")

@@ -1,13 +1,17 @@
 """Encoders: texts or feature matrices -> features for a head. One registry line per encoder."""
 
 from comorbid.encoders.base import Encoder
+from comorbid.encoders.caml import CAMLEncoder
 from comorbid.encoders.mlp import MLPEncoder
+from comorbid.encoders.sentence import SentenceEncoder
 from comorbid.encoders.tfidf import ClinicalEncoder, TfidfEncoder
 
 ENCODERS: dict[str, type[Encoder]] = {
     TfidfEncoder.name: TfidfEncoder,
     ClinicalEncoder.name: ClinicalEncoder,
     MLPEncoder.name: MLPEncoder,
+    SentenceEncoder.name: SentenceEncoder,
+    CAMLEncoder.name: CAMLEncoder,
 }
 
 
@@ -20,4 +24,7 @@ def get_encoder(name: str, is_text: bool) -> type[Encoder]:
     return ENCODERS[name]
 
 
-__all__ = ["ENCODERS", "ClinicalEncoder", "Encoder", "MLPEncoder", "TfidfEncoder", "get_encoder"]
+__all__ = [
+    "ENCODERS", "CAMLEncoder", "ClinicalEncoder", "Encoder", "MLPEncoder", "SentenceEncoder", "TfidfEncoder",
+    "get_encoder",
+]
