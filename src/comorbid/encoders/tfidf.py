@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -29,15 +30,19 @@ class TfidfEncoder(Encoder):
     Args:
         ngram_range: word n-gram sizes, default unigrams and bigrams.
         min_df: minimum document frequency of a term.
-        max_features: vocabulary cap (most frequent terms).
+        max_features: vocabulary cap (most frequent terms), per vocabulary.
         analyzer: ``"word"``, ``"char_wb"``...
         binary: term presence (1/0) instead of counts.
         use_idf: weigh terms by inverse document frequency.
-        norm: row normalisation, ``"l2"``, ``"l1"`` or ``None``.
+        norm: row normalisation, ``"l2"``, ``"l1"`` or ``None`` (each vocabulary on its own).
         sublinear_tf: ``1 + log(tf)`` instead of ``tf``.
         clinical: preprocess each note with :func:`comorbid.text.preprocess_note` first; a dict
             of its options (``negated``, ``uncertain``, ``section_tags``, ``keep_plain``,
             ``window``), or ``None`` for the raw text.
+        char_ngram_range: also character n-grams within words (``char_wb``) of these sizes,
+            appended to the word features; over the preprocessed words without section tags
+            when ``clinical``. ``None``: words only. Character n-grams match the variants of
+            a medical word ("pyelectasis"/"pyelocaliectasis", "duplicated"/"duplication").
     """
 
     name = "tfidf"
@@ -54,29 +59,44 @@ class TfidfEncoder(Encoder):
         norm: str | None = "l2",
         sublinear_tf: bool = True,
         clinical: dict[str, Any] | None = None,
+        char_ngram_range=None,
     ):
         super().__init__(
             ngram_range=list(ngram_range), min_df=min_df, max_features=max_features, analyzer=analyzer,
             binary=binary, use_idf=use_idf, norm=norm, sublinear_tf=sublinear_tf,
             clinical=None if clinical is None else dict(clinical),
+            char_ngram_range=None if char_ngram_range is None else list(char_ngram_range),
         )  # fmt: skip
         if clinical is not None:
             preprocess_note("", **clinical)  # fail early on a bad option
-        self.vectorizer: TfidfVectorizer | None = None
+        #: one fitted vectoriser per vocabulary, in feature order: words, then characters
+        self.vectorizers: dict[str, TfidfVectorizer] = {}
 
-    def _new_vectorizer(self, vocabulary=None) -> TfidfVectorizer:
+    @property
+    def vectorizer(self) -> TfidfVectorizer | None:
+        """The word vectoriser."""
+        return self.vectorizers.get("word")
+
+    def _kinds(self) -> list[str]:
+        return ["word"] + (["char"] if self.options["char_ngram_range"] is not None else [])
+
+    def _new_vectorizer(self, kind: str, vocabulary=None) -> TfidfVectorizer:
         options = self.options
         clinical = options["clinical"]
-        text_options = {}
-        if clinical is not None:
-            # Preprocessed notes are lower-cased tokens separated by white space; `neg_` and
-            # section prefixes are part of a token.
-            text_options = {"preprocessor": partial(preprocess_note, **clinical), "token_pattern": r"\S+"}
+        if kind == "word":
+            text_options = {"analyzer": options["analyzer"], "ngram_range": tuple(options["ngram_range"])}
+            if clinical is not None:
+                # Preprocessed notes are lower-cased tokens separated by white space; `neg_` and
+                # section prefixes are part of a token.
+                text_options.update(preprocessor=partial(preprocess_note, **clinical), token_pattern=r"\S+")
+        else:
+            text_options = {"analyzer": "char_wb", "ngram_range": tuple(options["char_ngram_range"])}
+            if clinical is not None:
+                plain = {**clinical, "section_tags": False}
+                text_options["preprocessor"] = partial(preprocess_note, **plain)
         return TfidfVectorizer(
-            ngram_range=tuple(options["ngram_range"]),
             min_df=1 if vocabulary is not None else options["min_df"],
             max_features=options["max_features"],
-            analyzer=options["analyzer"],
             binary=options["binary"],
             use_idf=options["use_idf"],
             norm=options["norm"],
@@ -88,31 +108,39 @@ class TfidfEncoder(Encoder):
 
     def fit(self, inputs: list[str], labels: Any = None) -> "TfidfEncoder":
         self.check_inputs(inputs)
-        self.vectorizer = self._new_vectorizer().fit(inputs)
-        self.output_dim = len(self.vectorizer.vocabulary_)
+        self.vectorizers = {kind: self._new_vectorizer(kind).fit(inputs) for kind in self._kinds()}
+        self.output_dim = sum(len(v.vocabulary_) for v in self.vectorizers.values())
         return self
 
     def featurize(self, inputs: list[str]) -> torch.Tensor:
         self.check_inputs(inputs)
-        if self.vectorizer is None:
+        if not self.vectorizers:
             raise RuntimeError(f"{type(self).__name__}.featurize called before fit")
-        return torch.as_tensor(self.vectorizer.transform(inputs).toarray(), dtype=torch.get_default_dtype())
+        parts = [v.transform(inputs) for v in self.vectorizers.values()]
+        matrix = parts[0] if len(parts) == 1 else sp.hstack(parts)
+        return torch.as_tensor(matrix.toarray(), dtype=torch.get_default_dtype())
 
     def fitted_state(self) -> dict[str, Any]:
-        vocabulary = {term: int(index) for term, index in self.vectorizer.vocabulary_.items()}
-        state: dict[str, Any] = {"output_dim": self.output_dim, "vocabulary": vocabulary}
-        if self.options["use_idf"]:
-            state["idf"] = self.vectorizer.idf_.tolist()
+        state: dict[str, Any] = {"output_dim": self.output_dim}
+        for kind, vectorizer in self.vectorizers.items():
+            prefix = "" if kind == "word" else f"{kind}_"
+            state[f"{prefix}vocabulary"] = {term: int(index) for term, index in vectorizer.vocabulary_.items()}
+            if self.options["use_idf"]:
+                state[f"{prefix}idf"] = vectorizer.idf_.tolist()
         return state
 
     def load_fitted_state(self, state: dict[str, Any]) -> None:
         super().load_fitted_state(state)
-        # Fitting with a fixed vocabulary learns nothing from the text; it only marks the
-        # vectoriser fitted (sklearn refuses to transform otherwise).
-        self.vectorizer = self._new_vectorizer(vocabulary=state["vocabulary"]).fit([""])
-        if self.options["use_idf"]:
-            # A fixed vocabulary still needs the idf weights: set them instead of refitting.
-            self.vectorizer.idf_ = np.asarray(state["idf"], dtype=np.float64)
+        self.vectorizers = {}
+        for kind in self._kinds():
+            prefix = "" if kind == "word" else f"{kind}_"
+            # Fitting with a fixed vocabulary learns nothing from the text; it only marks the
+            # vectoriser fitted (sklearn refuses to transform otherwise).
+            vectorizer = self._new_vectorizer(kind, vocabulary=state[f"{prefix}vocabulary"]).fit([""])
+            if self.options["use_idf"]:
+                # A fixed vocabulary still needs the idf weights: set them instead of refitting.
+                vectorizer.idf_ = np.asarray(state[f"{prefix}idf"], dtype=np.float64)
+            self.vectorizers[kind] = vectorizer
 
 
 #: The clinical note preprocessing of the ``clinical`` encoder (see ``preprocess_note``).
@@ -120,10 +148,12 @@ CLINICAL_TEXT = {"negated": "drop", "uncertain": "drop", "section_tags": True, "
 
 
 class ClinicalEncoder(TfidfEncoder):
-    """Binary word 1-2-grams of section-tagged notes without negated or uncertain words.
+    """Binary word 1-2-grams of section-tagged notes without negated or uncertain words, and
+    binary character 5-6-grams of their words.
 
     The same options as :class:`TfidfEncoder`, with defaults for clinical notes: ``min_df=2``,
-    ``binary=True``, no idf, no normalisation, and ``clinical`` = :data:`CLINICAL_TEXT`.
+    ``binary=True``, no idf, no normalisation, ``clinical`` = :data:`CLINICAL_TEXT` and
+    ``char_ngram_range=(5, 6)``.
     """
 
     name = "clinical"
@@ -139,8 +169,9 @@ class ClinicalEncoder(TfidfEncoder):
         norm: str | None = None,
         sublinear_tf: bool = False,
         clinical: dict[str, Any] | None = None,
+        char_ngram_range=(5, 6),
     ):
         super().__init__(
             ngram_range, min_df, max_features, analyzer, binary, use_idf, norm, sublinear_tf,
-            CLINICAL_TEXT if clinical is None else clinical,
+            CLINICAL_TEXT if clinical is None else clinical, char_ngram_range,
         )  # fmt: skip
