@@ -126,3 +126,51 @@ def test_icd_labels_give_the_wasserstein_loss_a_tree_cost():
     cost = options["cost_matrix"]
     assert cost[0, 1] < cost[0, 2]  # cough is nearer wheezing than a urinary tract infection
     assert label_structure_options("wasserstein", {}, ["a", "b"])["cost_matrix"] is None
+
+
+def coded_dataset() -> MultiLabelDataset:
+    """The tiny dataset without its rows that have no label."""
+    data = tiny_dataset()
+    return data.subset(np.flatnonzero(data.labels.sum(1) > 0))
+
+
+def test_nonempty_auto_follows_the_training_labels(tmp_path):
+    data = coded_dataset()
+    trained = MultiLabelModel("chain").fit(data)
+    assert trained.head.nonempty
+    for name, y in trained.predict(data, ["hamming", "subset", "instance-f1"]).items():
+        assert y.sum(1).min() >= 1, f"{name} predicted an empty set"
+    trained.save(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["nonempty"] is True
+    assert MultiLabelModel.load(tmp_path / "m").head.nonempty
+
+    with_empty = tiny_dataset()
+    assert not MultiLabelModel("chain").fit(with_empty).head.nonempty
+    with pytest.raises(ValueError, match=r"\d+ training rows have no label \(the first is row 1\)"):
+        MultiLabelModel("chain", nonempty=True).fit(with_empty)
+    with pytest.raises(ValueError, match="nonempty"):
+        MultiLabelModel("chain", nonempty="yes")
+
+
+def test_nonempty_training_maximises_the_conditional_likelihood():
+    """The head's nll is -log p(y | y != 0): lower than -log p(y) by log(1 - p(0))."""
+    data = coded_dataset()
+    trained = MultiLabelModel("independent").fit(data)
+    features = trained.encoder(trained.encoder.featurize(data.inputs))
+    y = torch.as_tensor(data.labels, dtype=features.dtype)
+    conditional = trained.head.nll(features, y)
+    trained.head.nonempty = False
+    plain = trained.head.nll(features, y)
+    p_empty = trained.head(features).log_prob(torch.zeros_like(y)).exp()
+    torch.testing.assert_close(conditional, plain + torch.log1p(-p_empty).mean())
+
+
+def test_l1_penalty_keeps_fewer_weights_than_l2():
+    data = tiny_dataset()
+    small = {}
+    for penalty in ("l1", "l2"):
+        trained = MultiLabelModel("independent", train=TrainConfig(penalty=penalty, weight_decay=1e-3)).fit(data)
+        small[penalty] = (trained.head.linear.weight.abs() < 1e-2).float().mean().item()
+    assert small["l1"] > small["l2"] + 0.2
+    with pytest.raises(ValueError, match="penalty l2 or l1"):
+        MultiLabelModel("independent", train=TrainConfig(penalty="l3")).fit(data)

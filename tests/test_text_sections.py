@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from comorbid.text import annotate, preprocess_report, section_prefix, section_text
+from hypothesis import given
+from hypothesis import strategies as st
+
+from comorbid.text import annotate, preprocess_note, preprocess_report, section_prefix, section_text, split_sections
 
 
 def _data_root() -> Path:
@@ -160,3 +163,52 @@ def test_pneumonia_status_agrees_with_gold_codes(cmc_reports: list[tuple[str, se
     rate = {status: coded / n for status, (n, coded) in counts.items()}
     assert counts["negated"][0] > 100 and counts["affirmed"][0] > 30
     assert rate["affirmed"] > 0.6 and rate["negated"] < 0.15 and rate["negated"] < rate["uncertain"] < rate["affirmed"]
+
+
+@pytest.mark.parametrize(
+    "note, expected",
+    [
+        ("CLINICAL HISTORY: Cough.\nIMPRESSION: Normal.", [("CLINICAL HISTORY", "Cough."), ("IMPRESSION", "Normal.")]),
+        ("Clinical history: Cough.\n  impression:Normal.", [("Clinical history", "Cough."), ("impression", "Normal.")]),
+        ("Fever.\nFINDINGS: Clear lungs.", [(None, "Fever."), ("FINDINGS", "Clear lungs.")]),
+        ("TECHNIQUE: Two views.\nIMPRESSION: No pneumonia.", [("TECHNIQUE", "Two views."), ("IMPRESSION", "No pneumonia.")]),
+        ("Note: seen by Dr. X. Fever.", [(None, "Note: seen by Dr. X. Fever.")]),  # mixed-case unknown: text
+        ("IMPRESSION: 1. No effusion.\n2. Atelectasis: mild.", [("IMPRESSION", "1. No effusion.\n2. Atelectasis: mild.")]),
+        ("CLINICAL HISTORY: \nIMPRESSION: Normal kidneys.", [("IMPRESSION", "Normal kidneys.")]),  # empty dropped
+        ("", []),
+    ],
+)
+def test_split_sections(note: str, expected: list) -> None:
+    assert split_sections(note) == expected
+
+
+@given(st.text(alphabet="abc XYZ:.\n", max_size=80))
+def test_split_sections_are_the_note_in_order(note: str) -> None:
+    """Section texts are non-empty pieces of the note, in order; without a colon the note is one
+    untagged section."""
+    position = 0
+    for name, text in split_sections(note):
+        assert text and text == text.strip()
+        found = note.find(text, position)
+        assert found >= position
+        position = found + len(text)
+    if ":" not in note:
+        assert split_sections(note) == ([(None, note.strip())] if note.strip() else [])
+
+
+def test_negated_and_uncertain_modes() -> None:
+    text = "Cough. No focal pneumonia. Possible atelectasis."
+    assert preprocess_report(text, negated="mark", uncertain="mark") == "cough no neg_focal neg_pneumonia possible unc_atelectasis"
+    assert preprocess_report(text, negated="drop", uncertain="drop") == "cough no possible"
+    assert preprocess_report(text, negated="drop", uncertain="keep") == "cough no possible atelectasis"
+    assert preprocess_report(text, negated="keep", uncertain="drop") == "cough no focal pneumonia possible"
+    assert preprocess_report(text, negation=False) == preprocess_report(text, negated="keep", uncertain="keep")
+    with pytest.raises(ValueError, match="`negated` to be one of mark, drop, keep"):
+        preprocess_report(text, negated="remove")
+
+
+def test_preprocess_note_uses_the_headers() -> None:
+    note = "CLINICAL HISTORY: Fever, rule out pneumonia.\nIMPRESSION: No focal pneumonia."
+    sections = {"CLINICAL_HISTORY": "Fever, rule out pneumonia.", "IMPRESSION": "No focal pneumonia."}
+    assert preprocess_note(note) == preprocess_report(sections)
+    assert preprocess_note(note, negated="drop", uncertain="drop") == "fever rule out\nh_fever h_rule h_out\nno\ni_no"
