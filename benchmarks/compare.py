@@ -295,7 +295,7 @@ def run_dataset(
         if runnable:
             X_train, X_test = featurise(spec, train, test)
             for peer in runnable:
-                if any(name.startswith(peer.name) for name in failed):
+                if peer.name in failed:
                     continue
                 try:
                     rows = run_peer(peer, X_train, train.labels, X_test)
