@@ -39,7 +39,7 @@ $(BENCH_STAMP): pyproject.toml Makefile
 	$(BENCH_PY) -m pip install --quiet -e ".[bench]"
 	touch $(BENCH_STAMP)
 
-# Every table of benchmarks/results and the README's CMC table (about 25 minutes on 2 idle cores).
+# Every table of benchmarks/results and the README's CMC table (36.5 min measured on the loaded 2-core machine).
 bench: $(BENCH_STAMP)
 	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.compare
 	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.bench_decoders
