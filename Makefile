@@ -1,10 +1,16 @@
 # Two commands on a fresh machine: `make demo` and `make test` (each sets up .venv first).
+# `make bench` sets up its own .venv-bench (the peers pin older scikit-learn/numpy/scipy).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of PyTorch is pinned first: an unpinned `torch` would pull a multi-GB CUDA build.
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_STAMP := $(BENCH_VENV)/.installed
+# One thread for every library in every benchmark (recorded in the results).
+BENCH_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 .PHONY: setup demo test bench clean
 
@@ -23,5 +29,21 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -n 2
 
+# The peers (mlrl-boomer 0.12.3, the last release for Python 3.11) pin scikit-learn<1.8,
+# numpy<2.4 and scipy<1.17, so the benchmarks get a virtual environment of their own and
+# `make test` keeps the newest versions.
+$(BENCH_STAMP): pyproject.toml Makefile
+	test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install --quiet --upgrade pip
+	$(BENCH_PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(BENCH_PY) -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+# Every table of benchmarks/results and the README's CMC table (36.5 min measured on the loaded 2-core machine).
+bench: $(BENCH_STAMP)
+	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.compare
+	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.bench_decoders
+	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_losses.py --batch-size 256 --labels 50 1000 10000 --repeats 3 --threads 1
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build src/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .hypothesis build src/*.egg-info
