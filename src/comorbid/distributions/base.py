@@ -86,7 +86,7 @@ class JointLabelDistribution(Distribution):
         """P(y_j = 1 | x), ``[B, M]``."""
         if self.n_labels <= self.enumerate_max_labels:
             return self._enumerated_marginals()
-        return self.sample((self.n_mc_samples,)).mean(0)
+        return self._monte_carlo_samples().mean(0)
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         """The most probable label set, ``[B, M]`` (``beam_size`` is for searching models)."""
@@ -101,9 +101,15 @@ class JointLabelDistribution(Distribution):
         """
         if self.n_labels <= self.enumerate_max_labels:
             return self._enumerated_count_marginals()
-        samples = self.sample((self.n_mc_samples,))  # [n, B, M]
-        weights = torch.full(samples.shape[:2], 1.0 / samples.shape[0], dtype=samples.dtype)
-        return count_marginals_from_sets(samples.transpose(0, 1), weights.transpose(0, 1))
+        return count_marginals_from_samples(self._monte_carlo_samples())
+
+    def _monte_carlo_samples(self) -> torch.Tensor:
+        """``n_mc_samples`` draws ``[n, B, M]``, drawn once per instance so that every Monte
+        Carlo estimate of one distribution (marginals, count marginals, size distribution)
+        comes from the same samples and repeated calls agree."""
+        if getattr(self, "_mc_samples", None) is None:
+            self._mc_samples = self.sample((self.n_mc_samples,))
+        return self._mc_samples
 
     def size_distribution(self) -> torch.Tensor:
         """P(|y| = s) for s = 0..M, ``[B, M+1]``, derived from ``count_marginals``.
@@ -241,6 +247,17 @@ def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torc
         ``[B, M, M+1]``.
     """
     m = sets.shape[-1]
+    if sets.dim() == 3:
+        # Per-row sets: scatter each (row, set, label) weight into its (row, label, size) cell,
+        # O(B K M) instead of the O(B K M^2) of a dense product with one-hot sizes.
+        b, k, _ = sets.shape
+        sets = sets.to(weights.dtype)
+        sizes = sets.sum(-1).round().long()  # [B, K]
+        cell = torch.arange(b, device=sets.device)[:, None, None] * m + torch.arange(m, device=sets.device)
+        index = cell * (m + 1) + sizes[:, :, None]  # [B, K, M]
+        values = weights[:, :, None] * sets
+        flat = weights.new_zeros(b * m * (m + 1)).index_add(0, index.reshape(-1), values.reshape(-1))
+        return flat.reshape(b, m, m + 1)
     if sets.dim() == 2:
         # Shared sets: one matrix product per set size, O(B K M) instead of O(B K M^2).
         sets = sets.to(weights.dtype)
@@ -259,3 +276,9 @@ def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torc
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
     """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x (Maechler 2012)."""
     return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def count_marginals_from_samples(samples: torch.Tensor) -> torch.Tensor:
+    """Monte Carlo P(y_j=1, |y|=s) from equally weighted draws ``[n, B, M] -> [B, M, M+1]``."""
+    weights = torch.full(samples.shape[:2], 1.0 / samples.shape[0], dtype=samples.dtype, device=samples.device)
+    return count_marginals_from_sets(samples.transpose(0, 1), weights.transpose(0, 1))

@@ -34,7 +34,8 @@ class ChainEnsemble(JointLabelDistribution):
             label-on-label weights (see :class:`ChainBernoulli`).
         orders: ``[R, M]`` each chain's label order.
         beam_size: beam width of each chain's mode search.
-        n_mc_samples: samples of each chain's Monte Carlo estimates when M > 12.
+        n_mc_samples: Monte Carlo samples when M > 12, shared out among the chains (each
+            draws ``ceil(n_mc_samples / R)``), so the ensemble costs what one chain costs.
     """
 
     enumerate_max_labels = 12
@@ -67,8 +68,9 @@ class ChainEnsemble(JointLabelDistribution):
         self.orders = orders
         self.beam_size = beam_size
         self.n_mc_samples = n_mc_samples
+        per_chain_samples = -(-n_mc_samples // r)
         self.chains = [
-            ChainBernoulli(unary_logits[:, i], per_chain[i], orders[i], beam_size=beam_size, n_mc_samples=n_mc_samples)
+            ChainBernoulli(unary_logits[:, i], per_chain[i], orders[i], beam_size=beam_size, n_mc_samples=per_chain_samples)
             for i in range(r)
         ]
         super().__init__(b, m, validate_args)
@@ -87,10 +89,13 @@ class ChainEnsemble(JointLabelDistribution):
             exact.add("mode")
         return frozenset(exact) & METHODS
 
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+    def chain_log_probs(self, value: torch.Tensor) -> torch.Tensor:
+        """Each chain's log p_r(y | x), ``[..., B, M] -> [..., B, R]``."""
         value = self._check_value(value)
-        per_chain = torch.stack([chain.log_prob(value) for chain in self.chains], -1)
-        return torch.logsumexp(per_chain, -1) - math.log(self.n_chains)
+        return torch.stack([chain.log_prob(value) for chain in self.chains], -1)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(self.chain_log_probs(value), -1) - math.log(self.n_chains)
 
     def sample(self, sample_shape=()) -> torch.Tensor:
         shape = torch.Size(sample_shape)

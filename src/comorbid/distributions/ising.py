@@ -126,8 +126,8 @@ class IsingLabels(JointLabelDistribution):
         couplings: torch.Tensor,
         max_exact_labels: int = DEFAULT_MAX_EXACT_LABELS,
         inference: str = "auto",
-        n_mc_samples: int = 500,
-        gibbs_sweeps: int = 30,
+        n_mc_samples: int = 200,
+        gibbs_sweeps: int = 20,
         mean_field_iterations: int = 200,
         validate_args: bool | None = False,
     ):
@@ -241,34 +241,42 @@ class IsingLabels(JointLabelDistribution):
     def _gibbs(self, n_chains: int, sweeps: int, record: bool):
         """``n_chains`` independent chains per row; returns the final states ``[n, B, M]`` and,
         if ``record``, Rao-Blackwellised marginals ``[B, M]`` and count marginals ``[B, M, M+1]``
-        averaged over the second half of the sweeps."""
+        averaged over the second half of the sweeps: at each site update the conditional
+        p(y_j = 1 | y_-j) is credited to (j, 1 + the number of other labels on)."""
         b, m = self.unary_logits.shape
         with torch.no_grad():
             start = self.mean_field().clamp(0.05, 0.95)
-            state = torch.bernoulli(start.expand(n_chains, b, m).contiguous())
-            marginals = torch.zeros(b, m, dtype=state.dtype, device=state.device)
-            counts = torch.zeros(b, m, m + 1, dtype=state.dtype, device=state.device)
+            # Label-major layout [M, n, B]: a site's values are one contiguous block.
+            state = torch.bernoulli(start.T[:, None, :].expand(m, n_chains, b).contiguous())
+            unary = self.unary_logits.T[:, None, :]  # [M, 1, B]
+            shared = self.symmetric.dim() == 2
+            per_row = None if shared else self.symmetric.permute(1, 2, 0)[:, :, None, :]  # [M, M, 1, B]
+            marginals = torch.zeros(m, b, dtype=state.dtype, device=state.device)
+            counts = torch.zeros(m, b * (m + 1), dtype=state.dtype, device=state.device)
+            row_offset = torch.arange(b, device=state.device) * (m + 1)  # flat index of (row, size 0)
             recorded = 0
             for sweep in range(sweeps):
                 keep = record and sweep >= sweeps // 2
-                total = state.sum(-1) if keep else None
+                total = state.sum(0) if keep else None  # [n, B]
                 for j in range(m):
-                    if self.symmetric.dim() == 2:
-                        field = self.unary_logits[:, j] + state @ self.symmetric[:, j]
+                    if shared:
+                        field = unary[j] + torch.tensordot(self.symmetric[j], state, dims=1)
                     else:
-                        field = self.unary_logits[:, j] + (state * self.symmetric[:, j, :]).sum(-1)
+                        field = unary[j] + (per_row[j] * state).sum(0)
                     p = torch.sigmoid(field)  # [n, B]
-                    new = torch.bernoulli(p)
+                    new = (torch.rand_like(p) < p).to(p.dtype)  # faster than torch.bernoulli on CPU
                     if keep:
-                        rest = (total - state[..., j]).long()  # labels on besides j
-                        marginals[:, j] += p.mean(0)
-                        counts[:, j] += (F.one_hot(rest + 1, m + 1).to(p.dtype) * p[..., None]).mean(0)
+                        rest = total - state[j]  # other labels on, [n, B]
+                        marginals[j] += p.mean(0)
+                        counts[j].index_add_(0, ((rest + 1).long() + row_offset).reshape(-1), p.reshape(-1))
                         total = rest + new
-                    state[..., j] = new
+                    state[j] = new
                 recorded += keep
+            state = state.permute(1, 2, 0).contiguous()  # [n, B, M]
         if not record:
             return state, None, None
-        return state, marginals / recorded, counts / recorded
+        counts = counts.reshape(m, b, m + 1).transpose(0, 1) / (recorded * n_chains)
+        return state, marginals.T / recorded, counts
 
     def _gibbs_estimates(self):
         if self._gibbs_cache is None:

@@ -120,8 +120,13 @@ class ChainHead(Head):
 class ChainEnsembleHead(Head):
     """R classifier chains over different label orders, as one uniform mixture (EPCC).
 
-    Each chain has its own ``u_r = W_r h + b_r`` and label-on-label weights ``A_r``; the head is
-    trained by the mixture's exact likelihood -log (1/R) sum_r p_r(y | x).
+    Each chain has its own ``u_r = W_r h + b_r`` and label-on-label weights ``A_r``. With
+    ``objective="chains"`` (default) every chain is fitted to the data on its own, as in the
+    ensembles of Read et al. (2011) and Dembczynski et al. (2010): the loss is
+    sum_r -log p_r(y | x), whose optimum in each chain's parameters is the one a ``chain``
+    head with that order and the same weight decay has. ``objective="mixture"`` fits the
+    mixture's own likelihood -log (1/R) sum_r p_r(y | x) instead, which lets chains
+    specialise but is not convex (see docs/models.md for how the two compare on CMC 2007).
 
     Args:
         input_dim: ``d``.
@@ -130,14 +135,18 @@ class ChainEnsembleHead(Head):
         orders: ``"auto"``: the frequency order, the dependence order, then random orders
             (seeded by ``seed``); or a list of R order names / permutations.
         beam_size: beam width of each chain's mode search.
+        objective: ``"chains"`` or ``"mixture"``.
         seed: seed of the random orders.
     """
 
     name = "chain-ensemble"
 
     def __init__(self, input_dim: int, n_labels: int, n_orders: int = 4, orders="auto",
-                 beam_size: int = DEFAULT_BEAM_SIZE, seed: int = 0):
-        super().__init__(input_dim, n_labels, n_orders=n_orders, orders=orders, beam_size=beam_size, seed=seed)
+                 beam_size: int = DEFAULT_BEAM_SIZE, objective: str = "chains", seed: int = 0):
+        super().__init__(input_dim, n_labels, n_orders=n_orders, orders=orders, beam_size=beam_size,
+                         objective=objective, seed=seed)
+        if objective not in ("chains", "mixture"):
+            raise ValueError(f"Expected `objective` 'chains' or 'mixture', got {objective!r}")
         if n_orders < 1:
             raise ValueError(f"Expected n_orders >= 1, got {n_orders}")
         if orders != "auto" and len(orders) != n_orders:
@@ -156,6 +165,14 @@ class ChainEnsembleHead(Head):
         r = self.options["n_orders"]
         unary = self.linear(h).reshape(h.shape[0], r, self.n_labels)
         return ChainEnsemble(unary, self.interactions, self.orders, beam_size=self.options["beam_size"])
+
+    def nll(self, h, y, sample_weight=None):
+        if self.options["objective"] == "mixture":
+            return super().nll(h, y, sample_weight)
+        per_row = -self.forward(h).chain_log_probs(y).sum(-1)
+        if sample_weight is None:
+            return per_row.mean()
+        return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
 
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         generator = torch.Generator().manual_seed(self.options["seed"])

@@ -32,7 +32,7 @@ class IsingHead(Head):
     name = "ising"
 
     def __init__(self, input_dim: int, n_labels: int, max_exact_labels: int = DEFAULT_MAX_EXACT_LABELS,
-                 objective: str = "auto", inference: str = "auto", n_mc_samples: int = 500, gibbs_sweeps: int = 30):
+                 objective: str = "auto", inference: str = "auto", n_mc_samples: int = 200, gibbs_sweeps: int = 20):
         super().__init__(input_dim, n_labels, max_exact_labels=max_exact_labels, objective=objective,
                          inference=inference, n_mc_samples=n_mc_samples, gibbs_sweeps=gibbs_sweeps)
         if objective not in OBJECTIVES:
