@@ -90,7 +90,8 @@ def main() -> None:
         print(f"| {column} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {np.mean(values):.3f} |")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"args": vars(args), "expected_subset_accuracy": rows, "train_predict_s": times}, indent=1))
+        payload = {"args": vars(args), "expected_subset_accuracy": rows, "train_predict_s": times}
+        Path(args.out).write_text(json.dumps(payload, indent=1))
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def _powerset(logits):
 
 def _orders(r, m):
     generator = torch.Generator().manual_seed(r * 100 + m)
-    return torch.stack([torch.arange(m), torch.arange(m - 1, -1, -1)] + [torch.randperm(m, generator=generator) for _ in range(r - 2)])
+    randoms = [torch.randperm(m, generator=generator) for _ in range(r - 2)]
+    return torch.stack([torch.arange(m), torch.arange(m - 1, -1, -1)] + randoms)
 
 
 def _chain_ensemble(unary, interactions):

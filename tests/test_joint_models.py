@@ -319,3 +319,28 @@ def test_chain_ensemble_head_objectives():
     torch.testing.assert_close(mixture.nll(h, y), -dist.log_prob(y).mean())
     with pytest.raises(ValueError, match="objective"):
         ChainEnsembleHead(3, 4, objective="boosting")
+
+
+# ------------------------------------------------------------------------------- every head
+from hypothesis import given, settings  # noqa: E402
+from strategies import DETERMINISTIC, label_matrices  # noqa: E402
+
+from comorbid.heads import HEADS  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+@settings(DETERMINISTIC, max_examples=15)
+@given(labels=label_matrices(max_rows=8, max_labels=5))
+def test_every_head_prepares_on_any_label_matrix_into_a_valid_distribution(name, labels):
+    """Empty rows, full rows, labels never on, a single row, fewer distinct sets than mixture
+    components: prepare() copes, and the untrained head is a normalised distribution under
+    which every training row has a finite log-likelihood."""
+    head = HEADS[name](3, labels.shape[1])
+    head.prepare(labels, [f"l{j}" for j in range(labels.shape[1])])
+    h = torch.randn(len(labels), 3)
+    dist = head(h)
+    _, probs = enumerate_probs(dist)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(len(labels)))
+    y = torch.as_tensor(labels, dtype=torch.float64)
+    assert torch.isfinite(dist.log_prob(y)).all()
+    assert torch.isfinite(head.nll(h, y))

@@ -61,7 +61,8 @@ class ChainEnsemble(JointLabelDistribution):
             per_chain = [interactions[:, i] for i in range(r)]
         else:
             raise ValueError(
-                f"Expected `interactions` of shape [{r}, {m}, {m}] or [{b}, {r}, {m}, {m}], got {tuple(interactions.shape)}"
+                f"Expected `interactions` of shape [{r}, {m}, {m}] or [{b}, {r}, {m}, {m}], "
+                f"got {tuple(interactions.shape)}"
             )
         self.unary_logits = unary_logits
         self.interactions = interactions
@@ -70,7 +71,9 @@ class ChainEnsemble(JointLabelDistribution):
         self.n_mc_samples = n_mc_samples
         per_chain_samples = -(-n_mc_samples // r)
         self.chains = [
-            ChainBernoulli(unary_logits[:, i], per_chain[i], orders[i], beam_size=beam_size, n_mc_samples=per_chain_samples)
+            ChainBernoulli(
+                unary_logits[:, i], per_chain[i], orders[i], beam_size=beam_size, n_mc_samples=per_chain_samples
+            )
             for i in range(r)
         ]
         super().__init__(b, m, validate_args)

@@ -135,7 +135,9 @@ class IsingLabels(JointLabelDistribution):
             raise ValueError(f"Expected `unary_logits` of shape [B, M], got {tuple(unary_logits.shape)}")
         b, m = unary_logits.shape
         if couplings.shape not in (torch.Size([m, m]), torch.Size([b, m, m])):
-            raise ValueError(f"Expected `couplings` of shape [{m}, {m}] or [{b}, {m}, {m}], got {tuple(couplings.shape)}")
+            raise ValueError(
+                f"Expected `couplings` of shape [{m}, {m}] or [{b}, {m}, {m}], got {tuple(couplings.shape)}"
+            )
         if not 0 <= max_exact_labels <= MAX_ENUMERATE_LABELS:
             raise ValueError(f"Expected 0 <= max_exact_labels <= {MAX_ENUMERATE_LABELS}, got {max_exact_labels}")
         if inference not in INFERENCE:

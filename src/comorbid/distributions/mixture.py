@@ -104,9 +104,8 @@ class BernoulliMixture(JointLabelDistribution):
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         if self.n_labels <= self.enumerate_max_labels:
             return self._enumerated_mode()
+        dtype = self.component_logits.dtype
         with torch.no_grad():
-            candidates = torch.cat(
-                [(self.component_logits > 0).to(self.component_logits.dtype), (self.marginals() > 0.5)[:, None].to(self.component_logits.dtype)],
-                dim=1,
-            )  # [B, K+1, M]
-        return self._search_mode(candidates)
+            component_modes = (self.component_logits > 0).to(dtype)  # [B, K, M]
+            thresholded = (self.marginals() > 0.5).to(dtype)[:, None]  # [B, 1, M]
+        return self._search_mode(torch.cat([component_modes, thresholded], dim=1))

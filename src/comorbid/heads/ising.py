@@ -38,7 +38,9 @@ class IsingHead(Head):
         if objective not in OBJECTIVES:
             raise ValueError(f"Expected `objective` in {OBJECTIVES}, got {objective!r}")
         if objective == "likelihood" and n_labels > max_exact_labels:
-            raise ValueError(f"The exact likelihood needs n_labels <= max_exact_labels ({max_exact_labels}), got {n_labels}")
+            raise ValueError(
+                f"The exact likelihood needs n_labels <= max_exact_labels ({max_exact_labels}), got {n_labels}"
+            )
         self.linear = nn.Linear(input_dim, n_labels)
         nn.init.zeros_(self.linear.weight)
         self.couplings = nn.Parameter(torch.zeros(n_labels, n_labels))
@@ -46,7 +48,8 @@ class IsingHead(Head):
     @property
     def uses_pseudo_likelihood(self) -> bool:
         objective = self.options["objective"]
-        return objective == "pseudo-likelihood" or (objective == "auto" and self.n_labels > self.options["max_exact_labels"])
+        beyond_exact = self.n_labels > self.options["max_exact_labels"]
+        return objective == "pseudo-likelihood" or (objective == "auto" and beyond_exact)
 
     def forward(self, h: torch.Tensor) -> IsingLabels:
         o = self.options
