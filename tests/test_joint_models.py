@@ -269,7 +269,7 @@ def test_chain_ensemble_head_orders():
     head.prepare(labels)
     orders = head.orders.tolist()
     assert all(sorted(order) == list(range(5)) for order in orders)
-    assert orders[1] == dependence_order(labels).tolist()
+    assert orders[0] == dependence_order(labels).tolist()
     again = ChainEnsembleHead(3, 5, n_orders=3)
     again.prepare(labels)
     assert again.orders.tolist() == orders  # seeded
