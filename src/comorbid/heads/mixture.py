@@ -54,7 +54,8 @@ class MixtureHead(Head):
     Args:
         input_dim: ``d``.
         n_labels: ``M``.
-        n_components: ``K`` (default 8).
+        n_components: ``K`` (default 16; on CMC 2007 K = 4, 8, 16, 32 gave subset accuracy
+            0.597, 0.641, 0.661, 0.663 with the subset decoder).
         slopes: ``"shared"`` (default): l_k(x) = W h + b_k, the components differ by their
             biases only (M d + K d + K M parameters; the gating carries the input dependence);
             ``"separate"``: l_k(x) = W_k h + b_k, a logistic regression per component as in Li
@@ -64,7 +65,7 @@ class MixtureHead(Head):
 
     name = "mixture"
 
-    def __init__(self, input_dim: int, n_labels: int, n_components: int = 8, slopes: str = "shared", seed: int = 0):
+    def __init__(self, input_dim: int, n_labels: int, n_components: int = 16, slopes: str = "shared", seed: int = 0):
         super().__init__(input_dim, n_labels, n_components=n_components, slopes=slopes, seed=seed)
         if n_components < 1:
             raise ValueError(f"Expected n_components >= 1, got {n_components}")
