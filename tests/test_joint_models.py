@@ -344,3 +344,27 @@ def test_every_head_prepares_on_any_label_matrix_into_a_valid_distribution(name,
     y = torch.as_tensor(labels, dtype=torch.float64)
     assert torch.isfinite(dist.log_prob(y)).all()
     assert torch.isfinite(head.nll(h, y))
+
+
+def test_chain_ensemble_and_ising_take_per_label_features():
+    from torch import nn
+
+    from comorbid.heads.base import label_logits
+
+    head = ChainEnsembleHead(4, 3, n_orders=2)
+    with torch.no_grad():
+        head.linear.weight.normal_()
+        head.linear.bias.normal_()
+    h = torch.randn(5, 3, 4)
+    unary = head(h).unary_logits
+    for r in range(2):
+        chain_linear = nn.Linear(4, 3)
+        chain_linear.weight.data = head.linear.weight[r * 3 : (r + 1) * 3]
+        chain_linear.bias.data = head.linear.bias[r * 3 : (r + 1) * 3]
+        torch.testing.assert_close(unary[:, r], label_logits(chain_linear, h))
+    with pytest.raises(ValueError, match="per-label"):
+        head(torch.randn(5, 2, 4))
+    ising = IsingHead(4, 3)
+    torch.testing.assert_close(ising(h).unary_logits, label_logits(ising.linear, h))
+    assert ChainEnsembleHead.accepts_per_label and IsingHead.accepts_per_label
+    assert not MixtureHead.accepts_per_label and not PowersetHead.accepts_per_label

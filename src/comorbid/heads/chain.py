@@ -8,7 +8,7 @@ from torch import nn
 
 from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
 from comorbid.distributions.chain_ensemble import ChainEnsemble
-from comorbid.heads.base import Head, log_odds
+from comorbid.heads.base import Head, label_logits, log_odds
 
 ORDERS = ("frequency", "dependence", "index")
 
@@ -98,6 +98,7 @@ class ChainHead(Head):
     """
 
     name = "chain"
+    accepts_per_label = True
 
     def __init__(self, input_dim: int, n_labels: int, order="dependence", beam_size: int = DEFAULT_BEAM_SIZE):
         super().__init__(input_dim, n_labels, order=order, beam_size=beam_size)
@@ -110,7 +111,8 @@ class ChainHead(Head):
         self.register_buffer("order", initial.clone())
 
     def forward(self, h: torch.Tensor) -> ChainBernoulli:
-        return ChainBernoulli(self.linear(h), self.interactions, self.order, beam_size=self.options["beam_size"])
+        unary = label_logits(self.linear, h)
+        return ChainBernoulli(unary, self.interactions, self.order, beam_size=self.options["beam_size"])
 
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         if isinstance(self.options["order"], str):
@@ -142,6 +144,7 @@ class ChainEnsembleHead(Head):
     """
 
     name = "chain-ensemble"
+    accepts_per_label = True
 
     def __init__(self, input_dim: int, n_labels: int, n_orders: int = 4, orders="auto",
                  beam_size: int = DEFAULT_BEAM_SIZE, objective: str = "chains", seed: int = 0):
@@ -164,8 +167,17 @@ class ChainEnsembleHead(Head):
         return (["dependence", "frequency"] + ["random"] * self.options["n_orders"])[: self.options["n_orders"]]
 
     def forward(self, h: torch.Tensor) -> ChainEnsemble:
-        r = self.options["n_orders"]
-        unary = self.linear(h).reshape(h.shape[0], r, self.n_labels)
+        r, m = self.options["n_orders"], self.n_labels
+        if h.dim() == 3 and h.shape[1] == m:
+            # per-label features [B, M, d]: chain r scores label j with its own row (as label_logits)
+            weight = self.linear.weight.reshape(r, m, -1)
+            unary = torch.einsum("bmd,rmd->brm", h, weight) + self.linear.bias.reshape(r, m)
+        elif h.dim() == 2:
+            unary = self.linear(h).reshape(h.shape[0], r, m)
+        else:
+            raise ValueError(
+                f"Expected features [B, {self.input_dim}] or per-label [B, {m}, {self.input_dim}], got {list(h.shape)}"
+            )
         return ChainEnsemble(unary, self.interactions, self.orders, beam_size=self.options["beam_size"])
 
     def nll(self, h, y, sample_weight=None):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.ising import DEFAULT_MAX_EXACT_LABELS, IsingLabels
-from comorbid.heads.base import Head, log_odds
+from comorbid.heads.base import Head, label_logits, log_odds
 
 OBJECTIVES = ("auto", "likelihood", "pseudo-likelihood")
 
@@ -30,6 +30,7 @@ class IsingHead(Head):
     """
 
     name = "ising"
+    accepts_per_label = True
 
     def __init__(self, input_dim: int, n_labels: int, max_exact_labels: int = DEFAULT_MAX_EXACT_LABELS,
                  objective: str = "auto", inference: str = "auto", n_mc_samples: int = 200, gibbs_sweeps: int = 20):
@@ -53,7 +54,7 @@ class IsingHead(Head):
 
     def forward(self, h: torch.Tensor) -> IsingLabels:
         o = self.options
-        return IsingLabels(self.linear(h), self.couplings, max_exact_labels=o["max_exact_labels"],
+        return IsingLabels(label_logits(self.linear, h), self.couplings, max_exact_labels=o["max_exact_labels"],
                            inference=o["inference"], n_mc_samples=o["n_mc_samples"], gibbs_sweeps=o["gibbs_sweeps"])
 
     def nll(self, h, y, sample_weight=None):

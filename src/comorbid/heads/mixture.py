@@ -64,6 +64,7 @@ class MixtureHead(Head):
     """
 
     name = "mixture"
+    # Per-label features [B, M, d] are not taken: the gating needs one vector per document.
 
     def __init__(self, input_dim: int, n_labels: int, n_components: int = 16, slopes: str = "shared", seed: int = 0):
         super().__init__(input_dim, n_labels, n_components=n_components, slopes=slopes, seed=seed)

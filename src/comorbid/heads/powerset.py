@@ -24,6 +24,7 @@ class PowersetHead(Head):
     """
 
     name = "powerset"
+    # Per-label features [B, M, d] are not taken: a set's score needs one vector per document.
 
     def __init__(self, input_dim: int, n_labels: int, n_sets: int | None = None):
         super().__init__(input_dim, n_labels, n_sets=n_sets)
