@@ -8,13 +8,12 @@ from __future__ import annotations
 import torch
 
 from comorbid.decoders import HammingDecoder, InstanceF1Decoder, SubsetDecoder
-from comorbid.distributions import IndependentBernoulli
+from comorbid.distributions import IndependentBernoulli, all_label_sets
 from comorbid.distributions.chain import ChainBernoulli
 from comorbid.distributions.chain_ensemble import ChainEnsemble
 from comorbid.distributions.ising import IsingLabels
 from comorbid.distributions.mixture import BernoulliMixture
 from comorbid.distributions.powerset import LabelPowerset
-from comorbid.distributions.base import all_label_sets
 from comorbid.testing.distributions import DistributionExample
 
 

@@ -368,3 +368,18 @@ def test_chain_ensemble_and_ising_take_per_label_features():
     torch.testing.assert_close(ising(h).unary_logits, label_logits(ising.linear, h))
     assert ChainEnsembleHead.accepts_per_label and IsingHead.accepts_per_label
     assert not MixtureHead.accepts_per_label and not PowersetHead.accepts_per_label
+
+
+def test_count_marginals_from_sets_shared_and_per_row_agree_with_a_dense_product():
+    from comorbid.distributions.base import count_marginals_from_sets
+
+    generator = torch.Generator().manual_seed(4)
+    sets = (torch.rand(3, 7, 5, generator=generator) > 0.5).double()  # [B, K, M]
+    weights = torch.rand(3, 7, generator=generator, dtype=torch.float64)
+    one_hot = torch.nn.functional.one_hot(sets.sum(-1).long(), 6).double()
+    dense = torch.einsum("bk,bkj,bks->bjs", weights, sets, one_hot)
+    torch.testing.assert_close(count_marginals_from_sets(sets, weights), dense)
+    shared = count_marginals_from_sets(sets[0], weights)
+    torch.testing.assert_close(shared, torch.einsum("bk,kj,bks->bjs", weights, sets[0], one_hot[0].expand(3, -1, -1)))
+    with pytest.raises(ValueError, match=r"\[K, M\]"):
+        count_marginals_from_sets(sets[None], weights)

@@ -268,9 +268,7 @@ def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torc
                 keep = sizes == s
                 out[:, :, s] = weights[:, keep] @ sets[keep]
         return out
-    sets = sets.to(weights.dtype)
-    size_one_hot = torch.nn.functional.one_hot(sets.sum(-1).round().long(), m + 1).to(weights.dtype)  # [B,K,M+1]
-    return torch.einsum("bk,bkj,bks->bjs", weights, sets, size_one_hot)
+    raise ValueError(f"Expected `sets` of shape [K, M] or [B, K, M], got {tuple(sets.shape)}")
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
