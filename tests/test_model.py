@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from comorbid.data import MultiLabelDataset
+from comorbid.heads import HEADS
 from comorbid.model import MultiLabelModel
 from comorbid.training import TrainConfig
 from conftest import tiny_text_rows
@@ -25,7 +26,7 @@ def numeric_dataset(n=80, seed=0) -> MultiLabelDataset:
     return MultiLabelDataset([str(i) for i in range(n)], x, labels, ["a", "b", "c"])
 
 
-@pytest.mark.parametrize("model", ["independent", "chain"])
+@pytest.mark.parametrize("model", sorted(HEADS))
 def test_learns_text_labels_and_a_label_with_no_positives_does_not_crash(model):
     data = tiny_dataset()
     trained = MultiLabelModel(model).fit(data)
@@ -38,7 +39,7 @@ def test_learns_text_labels_and_a_label_with_no_positives_does_not_crash(model):
     assert np.all((marginals >= 0) & (marginals <= 1))
 
 
-@pytest.mark.parametrize("model", ["independent", "chain"])
+@pytest.mark.parametrize("model", sorted(HEADS))
 def test_save_and_load_reproduce_predictions_exactly(tmp_path, model):
     data = tiny_dataset()
     trained = MultiLabelModel(model).fit(data)

@@ -238,7 +238,7 @@ def dependent_label_problem(
 ) -> tuple[MultiLabelDataset, np.ndarray]:
     """Features with labels drawn from a known, strongly dependent p(y|x).
 
-    The model is a conditional Bernoulli mixture (Li, Wang, Ghosh, Zhou and Grauman, 2016,
+    The model is a conditional Bernoulli mixture (Li, Wang, Pavlu and Aslam, 2016,
     "Conditional Bernoulli Mixtures for Multi-label Classification", ICML):
 
         x ~ N(0, I_D),   k | x ~ softmax(sharpness * W x),   y_j | k ~ Bernoulli(|P_kj - eps|)

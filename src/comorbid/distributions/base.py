@@ -88,16 +88,14 @@ class JointLabelDistribution(Distribution):
     def marginals(self) -> torch.Tensor:
         """P(y_j = 1 | x), ``[B, M]``."""
         if self.n_labels <= self.enumerate_max_labels:
-            sets, probs = self._enumerate()
-            return probs @ sets
-        return self.sample((self.n_mc_samples,)).mean(0)
+            return self._enumerated_marginals()
+        return self._monte_carlo_samples().mean(0)
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         """The most probable label set, ``[B, M]`` (``beam_size`` is for searching models)."""
         if self.n_labels > self.enumerate_max_labels:
             raise NotImplementedError(f"{type(self).__name__} has no mode search for {self.n_labels} labels")
-        sets, probs = self._enumerate()
-        return sets[probs.argmax(-1)]
+        return self._enumerated_mode()
 
     @property
     def exact_nonempty_mode(self) -> bool:
@@ -150,11 +148,16 @@ class JointLabelDistribution(Distribution):
         This is what the general F-measure maximiser (GFM) needs.
         """
         if self.n_labels <= self.enumerate_max_labels:
-            sets, probs = self._enumerate()
-            return count_marginals_from_sets(sets, probs)
-        samples = self.sample((self.n_mc_samples,))  # [n, B, M]
-        weights = torch.full(samples.shape[:2], 1.0 / samples.shape[0], dtype=samples.dtype)
-        return count_marginals_from_sets(samples.transpose(0, 1), weights.transpose(0, 1))
+            return self._enumerated_count_marginals()
+        return count_marginals_from_samples(self._monte_carlo_samples())
+
+    def _monte_carlo_samples(self) -> torch.Tensor:
+        """``n_mc_samples`` draws ``[n, B, M]``, drawn once per instance so that every Monte
+        Carlo estimate of one distribution (marginals, count marginals, size distribution)
+        comes from the same samples and repeated calls agree."""
+        if getattr(self, "_mc_samples", None) is None:
+            self._mc_samples = self.sample((self.n_mc_samples,))
+        return self._mc_samples
 
     def size_distribution(self) -> torch.Tensor:
         """P(|y| = s) for s = 0..M, ``[B, M+1]``, derived from ``count_marginals``.
@@ -178,14 +181,92 @@ class JointLabelDistribution(Distribution):
         sets, probs = self._enumerate()
         return -(probs * probs.clamp_min(1e-300).log()).sum(-1)
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ enumeration (small M)
+    #: Tensor elements one enumeration chunk may hold (sets x rows x labels): bounds memory.
+    enumeration_budget: int = 2**22
+
     def _enumerate(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All label sets ``[2^M, M]`` and their probabilities ``[B, 2^M]`` (small M only)."""
-        sets = all_label_sets(self.n_labels, dtype=torch.get_default_dtype())
-        with torch.no_grad():
-            log_probs = self.log_prob(sets[:, None, :].expand(-1, self.batch_size, -1))  # [2^M, B]
-        probs = log_probs.T.exp()
+        parts = list(self._log_prob_chunks())
+        sets = torch.cat([p[0] for p in parts])
+        probs = torch.cat([p[1] for p in parts], dim=1).exp()
         return sets.to(probs.dtype), probs
+
+    def _enumeration_log_probs(self, sets: torch.Tensor) -> torch.Tensor:
+        """log p(sets) for every row, ``[C, M] -> [B, C]``; subclasses may do it cheaper."""
+        return self.log_prob(sets[:, None, :].expand(-1, self.batch_size, -1)).T
+
+    def _log_prob_chunks(self):
+        """Yield ``(sets [C, M], log_probs [B, C])`` over all 2^M sets, in chunks small enough
+        that a chunk holds about ``enumeration_budget`` elements (memory stays bounded)."""
+        m = self.n_labels
+        sets = all_label_sets(m, dtype=torch.get_default_dtype())
+        chunk = max(1, self.enumeration_budget // max(1, self.batch_size * max(m, 1)))
+        with torch.no_grad():
+            for start in range(0, len(sets), chunk):
+                part = sets[start : start + chunk]
+                log_probs = self._enumeration_log_probs(part)
+                yield part.to(log_probs.dtype), log_probs
+
+    def _enumerated_marginals(self) -> torch.Tensor:
+        total = None
+        for sets, log_probs in self._log_prob_chunks():
+            part = log_probs.exp() @ sets
+            total = part if total is None else total + part
+        return total
+
+    def _enumerated_count_marginals(self) -> torch.Tensor:
+        total = None
+        for sets, log_probs in self._log_prob_chunks():
+            part = count_marginals_from_sets(sets, log_probs.exp())
+            total = part if total is None else total + part
+        return total
+
+    def _enumerated_mode(self) -> torch.Tensor:
+        best_score, best_set = None, None
+        for sets, log_probs in self._log_prob_chunks():
+            score, index = log_probs.max(-1)
+            candidate = sets[index]
+            if best_score is None:
+                best_score, best_set = score, candidate
+            else:
+                better = score > best_score
+                best_score = torch.where(better, score, best_score)
+                best_set = torch.where(better[:, None], candidate, best_set)
+        return best_set
+
+    def _enumerated_sample(self, n: int) -> torch.Tensor:
+        """``n`` exact draws per row by enumeration, ``[n, B, M]`` (small M only)."""
+        sets, probs = self._enumerate()
+        index = torch.multinomial(probs, n, replacement=True)  # [B, n]
+        return sets[index].transpose(0, 1).contiguous()
+
+    def _search_mode(self, candidates: torch.Tensor, score=None, max_rounds: int | None = None) -> torch.Tensor:
+        """Best of ``candidates [B, C, M]`` under ``score`` (default ``log_prob``), then
+        steepest-ascent hill climbing over single-label flips until no flip helps.
+
+        Approximate (a local optimum), used where exhaustive search is too costly. Each round
+        scores the M neighbours of every row's current set and moves to the best one if it
+        is better; at most ``max_rounds`` rounds (default ``2 M``).
+        """
+        score = score or self.log_prob
+        b, c, m = candidates.shape
+        with torch.no_grad():
+            values = score(candidates.transpose(0, 1))  # [C, B]
+            best = values.argmax(0)
+            current = candidates[torch.arange(b), best]
+            current_score = values.max(0).values
+            flips = torch.eye(m, dtype=current.dtype, device=current.device)
+            for _ in range(max_rounds if max_rounds is not None else 2 * m):
+                neighbours = (current[None] - flips[:, None, :]).abs()  # [M, B, M]
+                neighbour_scores = score(neighbours)  # [M, B]
+                top, which = neighbour_scores.max(0)
+                better = top > current_score + 1e-12 * current_score.abs().clamp_min(1.0)
+                if not better.any():
+                    break
+                current = torch.where(better[:, None], neighbours[which, torch.arange(b)], current)
+                current_score = torch.where(better, top, current_score)
+        return current
 
     def _check_value(self, value: torch.Tensor) -> torch.Tensor:
         """``value`` as a float tensor ``[..., B, M]``, with a clear error if it is not 0/1."""
@@ -214,16 +295,39 @@ def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torc
         ``[B, M, M+1]``.
     """
     m = sets.shape[-1]
+    if sets.dim() == 3:
+        # Per-row sets: scatter each (row, set, label) weight into its (row, label, size) cell,
+        # O(B K M) instead of the O(B K M^2) of a dense product with one-hot sizes.
+        b, k, _ = sets.shape
+        sets = sets.to(weights.dtype)
+        sizes = sets.sum(-1).round().long()  # [B, K]
+        cell = torch.arange(b, device=sets.device)[:, None, None] * m + torch.arange(m, device=sets.device)
+        index = cell * (m + 1) + sizes[:, :, None]  # [B, K, M]
+        values = weights[:, :, None] * sets
+        flat = weights.new_zeros(b * m * (m + 1)).index_add(0, index.reshape(-1), values.reshape(-1))
+        return flat.reshape(b, m, m + 1)
     if sets.dim() == 2:
-        sets = sets.expand(weights.shape[0], -1, -1)
-    sets = sets.to(weights.dtype)
-    size_one_hot = torch.nn.functional.one_hot(sets.sum(-1).round().long(), m + 1).to(weights.dtype)  # [B,K,M+1]
-    return torch.einsum("bk,bkj,bks->bjs", weights, sets, size_one_hot)
+        # Shared sets: one matrix product per set size, O(B K M) instead of O(B K M^2).
+        sets = sets.to(weights.dtype)
+        sizes = sets.sum(-1).round().long()
+        out = weights.new_zeros(weights.shape[0], m, m + 1)
+        for s in sizes.unique().tolist():
+            if s > 0:
+                keep = sizes == s
+                out[:, :, s] = weights[:, keep] @ sets[keep]
+        return out
+    raise ValueError(f"Expected `sets` of shape [K, M] or [B, K, M], got {tuple(sets.shape)}")
 
 
 def log1mexp(x: torch.Tensor) -> torch.Tensor:
     """log(1 - exp(x)) for x <= 0, accurate near 0 and for very negative x (Maechler 2012)."""
     return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def count_marginals_from_samples(samples: torch.Tensor) -> torch.Tensor:
+    """Monte Carlo P(y_j=1, |y|=s) from equally weighted draws ``[n, B, M] -> [B, M, M+1]``."""
+    weights = torch.full(samples.shape[:2], 1.0 / samples.shape[0], dtype=samples.dtype, device=samples.device)
+    return count_marginals_from_sets(samples.transpose(0, 1), weights.transpose(0, 1))
 
 
 def first_on_distribution(logits: torch.Tensor) -> torch.distributions.Categorical:

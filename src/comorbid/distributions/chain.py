@@ -138,13 +138,23 @@ class ChainBernoulli(JointLabelDistribution):
         return self._to_label_order(ordered).reshape(*shape, *self.batch_shape, *self.event_shape)
 
     # ------------------------------------------------------------------ derived
+    def _monte_carlo(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ancestral run of ``n_mc_samples`` chains, kept for the instance: the samples
+        ``[n, B, M]`` and the Rao-Blackwellised marginals ``[B, M]`` (the average of
+        p(y_t = 1 | sampled prefix) rather than of y_t), both in label order."""
+        if getattr(self, "_mc_cache", None) is None:
+            with torch.no_grad():
+                ordered, conditionals = self._ancestral(self.n_mc_samples, record_probs=True)
+            self._mc_cache = (self._to_label_order(ordered), self._to_label_order(conditionals.mean(0)))
+        return self._mc_cache
+
+    def _monte_carlo_samples(self) -> torch.Tensor:
+        return self._monte_carlo()[0]
+
     def marginals(self) -> torch.Tensor:
         if self.n_labels <= self.enumerate_max_labels:
             return super().marginals()
-        # Rao-Blackwellised Monte Carlo: average p(y_t = 1 | sampled prefix) instead of y_t.
-        with torch.no_grad():
-            _, conditionals = self._ancestral(self.n_mc_samples, record_probs=True)
-        return self._to_label_order(conditionals.mean(0))
+        return self._monte_carlo()[1]
 
     def _beam_search(self, width: int) -> torch.Tensor:
         """Beam search along the chain: the ``[B, K, M]`` best label sets found (chain order),

@@ -1,12 +1,19 @@
 """Heads: encoder features -> joint label distribution. One registry line per head."""
 
 from comorbid.heads.base import Head
-from comorbid.heads.chain import ChainHead
+from comorbid.heads.chain import ChainEnsembleHead, ChainHead
 from comorbid.heads.independent import IndependentHead
+from comorbid.heads.ising import IsingHead
+from comorbid.heads.mixture import MixtureHead
+from comorbid.heads.powerset import PowersetHead
 
 HEADS: dict[str, type[Head]] = {
     IndependentHead.name: IndependentHead,
     ChainHead.name: ChainHead,
+    ChainEnsembleHead.name: ChainEnsembleHead,
+    MixtureHead.name: MixtureHead,
+    PowersetHead.name: PowersetHead,
+    IsingHead.name: IsingHead,
 }
 
 
@@ -16,4 +23,14 @@ def get_head(name: str) -> type[Head]:
     return HEADS[name]
 
 
-__all__ = ["HEADS", "ChainHead", "Head", "IndependentHead", "get_head"]
+__all__ = [
+    "HEADS",
+    "ChainEnsembleHead",
+    "ChainHead",
+    "Head",
+    "IndependentHead",
+    "IsingHead",
+    "MixtureHead",
+    "PowersetHead",
+    "get_head",
+]
