@@ -10,7 +10,7 @@ from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
 from comorbid.distributions.chain_ensemble import ChainEnsemble
 from comorbid.heads.base import Head, label_logits, log_odds
 
-ORDERS = ("frequency", "dependence", "index")
+ORDERS = ("frequency", "rare-first", "dependence", "index")
 
 
 def frequency_order(labels: np.ndarray) -> np.ndarray:
@@ -74,9 +74,17 @@ def dependence_order(labels: np.ndarray) -> np.ndarray:
 
 
 def label_order(kind: str, labels: np.ndarray) -> np.ndarray:
-    """A chain order by name: ``frequency``, ``dependence`` or ``index``."""
+    """A chain order by name: ``frequency``, ``rare-first``, ``dependence`` or ``index``.
+
+    ``rare-first`` is the frequency order reversed. In coding data the rare codes are the
+    specific diagnoses and the frequent ones the symptoms (cough, fever) that a coder leaves out
+    once a diagnosis explains them (ICD-9-CM guidelines, Section IV); deciding the diagnosis
+    first lets the symptom's factor condition on it.
+    """
     if kind == "frequency":
         return frequency_order(labels)
+    if kind == "rare-first":
+        return frequency_order(labels)[::-1].copy()
     if kind == "dependence":
         return dependence_order(labels)
     if kind == "index":
@@ -91,7 +99,8 @@ class ChainHead(Head):
         input_dim: ``d``.
         n_labels: ``M``.
         order: ``"dependence"`` (default: the Chow-Liu tree order, see
-            :func:`dependence_order`), ``"frequency"`` (most frequent label first), ``"index"``
+            :func:`dependence_order`), ``"frequency"`` (most frequent label first),
+            ``"rare-first"`` (least frequent first, see :func:`label_order`), ``"index"``
             or an explicit permutation. On CMC 2007 the dependence order beat the frequency
             order on every fold and decoder (docs/models.md).
         beam_size: beam width of the mode search.
