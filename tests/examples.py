@@ -114,6 +114,7 @@ DECODERS = [
                    enumerate_max_labels=0), _naive_cost_table, n_samples=N_SAMPLES),
     DecoderExample("mbr-function-sampled", lambda m: MBRDecoder(_squared_size_error, n_samples=N_SAMPLES,
                    enumerate_max_labels=0), _function_table, n_samples=N_SAMPLES),
-    DecoderExample("macro-f1", lambda m: get_decoder("macro-f1"), corpus_metric="macro-f1"),
+    # fbr=0: the pure per-label maximiser (the SCutFBR fallback is tested in test_decoders.py)
+    DecoderExample("macro-f1", lambda m: get_decoder("macro-f1=0"), corpus_metric="macro-f1"),
     DecoderExample("micro-f1", lambda m: get_decoder("micro-f1"), corpus_metric="micro-f1"),
 ]

@@ -59,7 +59,7 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["cv", "{csv}", "--loss", "nope"], "Unknown loss 'nope'"),
         (["cv", "{csv}", "--decode", "hamming,mbr=missing.csv"], "icd-tree, one of"),
         (["cv", "{csv}", "--decode", "mbr"], "Expected ICD-9-CM or ICD-10-CM codes"),
-        (["cv", "{csv}", "--decode", "macro-f1=x"], "macro-f1=N"),
+        (["cv", "{csv}", "--decode", "macro-f1=x"], "macro-f1=FBR"),
         (["cv", "{csv}", "--decode", "top-k=0"], "k >= 1"),
         (["cv", "{csv}", "--decode", "mbr={tmp}/bad_cost.csv"], "bad_cost.csv line 3: expected numbers"),
         (["cv", "{csv}", "--decode", "mbr={tmp}/partial_cost.csv"], "has no row for 1 label(s) of the model: pneumonia"),

@@ -60,11 +60,12 @@ def test_registry_parses_names_and_arguments():
     assert parse_decoders("hamming, subset,instance-f1") == ["hamming", "subset", "instance-f1"]
     assert get_decoder("mbr").spec == "mbr=icd-tree"
     assert get_decoder("mbr=jaccard").spec == "mbr=jaccard"
-    assert get_decoder("macro-f1=3").min_positives == 3 and get_decoder("macro-f1=3").spec == "macro-f1=3"
+    assert get_decoder("macro-f1=0.30").fbr == 0.3 and get_decoder("macro-f1=0.30").spec == "macro-f1=0.3"
+    assert get_decoder("macro-f1").spec == "macro-f1"
     assert {get_decoder(name if name != "top-k" else "top-k=1").spec.partition("=")[0] for name in DECODERS} == set(DECODERS)
     for bad, message in [("nope", "Unknown decoder 'nope'"), ("top-k", "top-k=K"), ("hamming=2", "takes no argument"),
                          ("jaccard=1", "takes no argument"), ("micro-f1=2", "takes no argument"),
-                         ("macro-f1=x", "macro-f1=N"), ("mbr=no-such-cost.csv", "icd-tree, one of")]:
+                         ("macro-f1=x", "macro-f1=FBR"), ("macro-f1=1", "macro-f1=FBR"), ("mbr=no-such-cost.csv", "icd-tree, one of")]:
         with pytest.raises(ValueError, match=message):
             get_decoder(bad)
     with pytest.raises(ValueError, match="at least one"):
@@ -320,6 +321,12 @@ def test_threshold_tuning_falls_back_for_a_label_never_positive_in_the_heldout_p
     assert np.all(micro.thresholds_ == micro.global_threshold_) and micro.global_threshold_ == macro.global_threshold_
     # min_positives: labels with few positives share the global threshold too
     assert MacroF1Decoder(min_positives=100).fit(marginals, labels).fallback_labels_ == [0, 1, 2]
+    # SCutFBR: a label whose best held-out F1 is poor is predicted only above every held-out score
+    hopeless = np.zeros((50, 1), dtype=np.int8)
+    hopeless[marginals[:, 0].argmin()] = 1  # one positive, ranked last: best F1 = 2/51
+    fbr = MacroF1Decoder().fit(marginals[:, :1], hopeless)
+    assert fbr.fbr_labels_ == [0] and fbr.thresholds_[0] == marginals[:, 0].max()
+    assert MacroF1Decoder(fbr=0.0).fit(marginals[:, :1], hopeless).thresholds_[0] < marginals[:, 0].min()
     # no positive anywhere: every threshold is 1/2
     assert MacroF1Decoder().fit(marginals, np.zeros_like(labels)).thresholds_.tolist() == [0.5] * 3
     assert MacroF1Decoder().fit(np.zeros((0, 3)), np.zeros((0, 3))).thresholds_.tolist() == [0.5] * 3
