@@ -134,14 +134,24 @@ class MatrixCost(SetCost):
         return restricted
 
     def _nearest(self, matrix: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
-        """``D[s, i] = min_{j in sets[s]} matrix[i, j]`` (``empty_cost`` for an empty set), ``[S, M]``."""
+        """``D[s, i] = min_{j in sets[s]} matrix[i, j]`` (``empty_cost`` for an empty set), ``[S, M]``.
+
+        Works on each set's list of labels (padded with a column of +inf), so the cost is
+        ``O(S M L)`` for sets of at most ``L`` labels rather than ``O(S M^2)``.
+        """
         s, m = sets.shape
-        out = torch.full((s, m), math.inf, dtype=matrix.dtype)
-        step = max(1, _CHUNK_ENTRIES // max(m * m, 1))
-        inf = torch.tensor(math.inf, dtype=matrix.dtype)
-        for start in range(0, s if m else 0, step):
-            chunk = sets[start : start + step] > 0
-            out[start : start + step] = torch.where(chunk[:, None, :], matrix[None], inf).amin(-1)
+        on = sets > 0
+        sizes = on.sum(1)
+        width = max(int(sizes.max()) if s else 0, 1)
+        rows, cols = on.nonzero(as_tuple=True)  # row-major: each row's labels in order
+        starts = torch.cumsum(sizes, 0) - sizes
+        index = torch.full((s, width), m, dtype=torch.long)
+        index[rows, torch.arange(len(rows)) - starts[rows]] = cols
+        padded = torch.cat([matrix, torch.full((m, 1), math.inf, dtype=matrix.dtype)], 1)  # [M, M+1]
+        out = torch.empty(s, m, dtype=matrix.dtype)
+        step = max(1, _CHUNK_ENTRIES // max(m * width, 1))
+        for start in range(0, s, step):
+            out[start : start + step] = padded[:, index[start : start + step]].amin(-1).T
         return torch.where(torch.isinf(out), torch.full_like(out, self.empty_cost), out)
 
     def __call__(self, y_hat, y):

@@ -3,7 +3,8 @@
 The expected cost of a candidate set is estimated on ``n_samples`` label sets drawn from the
 distribution; the candidates are those samples plus structured sets (the empty set, the
 marginals thresholded at 1/2, the mode, and the top-k sets by marginal for every ``k`` up to one
-more than the largest sample), so the answer is never worse than those simple rules by more
+more than the largest sample; of the samples, the ``max_candidates`` most frequent distinct
+ones), so the answer is never worse than those simple rules by more
 than the estimation error. This is MBR decoding over a sampled hypothesis space (Kumar &
 Byrne, 2004, HLT-NAACL, "Minimum Bayes-risk decoding for statistical machine translation";
 for multi-label sets: Dembczynski, Waegeman, Cheng & Huellermeier, 2012, MLJ 88).
@@ -13,7 +14,8 @@ exact probabilities (from ``log_prob``) as both candidates and truths: exact for
 distribution and any cost.
 
 Cost of the sampling path per row: drawing ``n`` samples (``O(n M)`` for independent labels),
-then a ``[K, U]`` cost table over the ``K`` candidates and ``U <= n`` distinct samples,
+then a ``[K, U]`` cost table over the ``K <= max_candidates + k + 3`` candidates and the
+``U <= n`` distinct samples,
 restricted to the labels that occur in any of them (so ``O(K U M')`` with ``M'`` those labels,
 for the built-in costs; a Python cost function sees all ``M``). Samples are drawn in chunks so
 that at most ``2^24`` label values are held at once; the seed makes the result reproducible for
@@ -32,6 +34,8 @@ from comorbid.distributions.base import JointLabelDistribution, all_label_sets
 
 DEFAULT_SAMPLES = 1000
 DEFAULT_ENUMERATE_MAX_LABELS = 10
+#: Distinct samples kept as candidates (the most frequent); all samples still estimate costs.
+DEFAULT_MAX_CANDIDATES = 128
 #: Top-k candidate sets go up to this size at most.
 MAX_STRUCTURED_SIZE = 256
 _SAMPLE_CHUNK_ENTRIES = 1 << 24
@@ -74,6 +78,7 @@ def minimum_bayes_risk(
     n_samples: int = DEFAULT_SAMPLES,
     seed: int = 0,
     enumerate_max_labels: int = DEFAULT_ENUMERATE_MAX_LABELS,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
 ) -> torch.Tensor:
     """The set of least expected ``cost`` for each row, ``[B, M]`` (see the module docstring).
 
@@ -90,10 +95,11 @@ def minimum_bayes_risk(
     # seeded, and the caller's generator is left as it was.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _sampled_minimum_bayes_risk(dist, cost, n_samples)
+        return _sampled_minimum_bayes_risk(dist, cost, n_samples, max_candidates)
 
 
-def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_samples: int) -> torch.Tensor:
+def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_samples: int,
+                                max_candidates: int) -> torch.Tensor:
     b, m = dist.batch_size, dist.n_labels
     dtype = torch.get_default_dtype()
     with torch.no_grad():
@@ -129,7 +135,8 @@ def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_s
             structured[i, local(labels_on)] = 1
         triangle = torch.ones(k_max, k_max, dtype=torch.uint8).tril()  # row k-1: the top-k set
         structured[1 + len(fixed) :, local(ranked)] = triangle
-        candidates = torch.cat([structured, truths]).double()
+        frequent = counts.argsort(descending=True, stable=True)[:max_candidates]
+        candidates = torch.cat([structured, truths[frequent]]).double()
         table = torch.as_tensor(local_cost(candidates, truths.double())).double()  # [K, U]
         expected = table @ (counts.double() / n_samples)
         out[row, columns] = candidates[expected.argmin()].to(dtype)
@@ -146,15 +153,18 @@ class MBRDecoder(Decoder):
         n_samples: label sets drawn per row to estimate expected costs (and as candidates).
         seed: seed of those draws (the global RNG is left as it was).
         enumerate_max_labels: up to this many labels, enumerate all sets instead (exact).
+        max_candidates: distinct samples kept as candidates, the most frequent first.
     """
 
     name = "mbr"
     metric = "-cost"
 
     def __init__(self, cost="icd-tree", n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
-                 enumerate_max_labels: int = DEFAULT_ENUMERATE_MAX_LABELS):
+                 enumerate_max_labels: int = DEFAULT_ENUMERATE_MAX_LABELS,
+                 max_candidates: int = DEFAULT_MAX_CANDIDATES):
         if n_samples < 1:
             raise ValueError(f"Expected n_samples >= 1, got {n_samples}")
+        self.max_candidates = max_candidates
         self.cost = cost_from_spec(cost)
         self.n_samples = n_samples
         self.seed = seed
@@ -172,7 +182,8 @@ class MBRDecoder(Decoder):
         return dist.n_labels <= self.enumerate_max_labels and "log_prob" in dist.exact
 
     def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
-        return minimum_bayes_risk(dist, self.cost, self.n_samples, self.seed, self.enumerate_max_labels)
+        return minimum_bayes_risk(dist, self.cost, self.n_samples, self.seed, self.enumerate_max_labels,
+                                  self.max_candidates)
 
 
 def _mbr_factory(argument: str | None) -> Decoder:

@@ -33,6 +33,7 @@ count suffices, and a quadrature of a smooth integrand otherwise.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,9 +48,14 @@ ROW_CHUNK = 32
 LABEL_CHUNK = 1024
 
 
+@functools.lru_cache(maxsize=64)
+def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(n)
+
+
 def _nodes(n: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Gauss-Legendre nodes ``t`` and weights ``w`` on [0, 1], ``[n]`` each."""
-    x, w = np.polynomial.legendre.leggauss(n)
+    x, w = _legendre(n)
     return (torch.as_tensor((x + 1) / 2, dtype=dtype, device=device), torch.as_tensor(w / 2, dtype=dtype, device=device))
 
 
@@ -97,14 +103,12 @@ def expected_utility_of_top_k(
         sorted_probs = probs[rows].gather(1, order[rows])  # [b', M]
         head = sorted_probs[:, :size]
         log_f_head = torch.log1p(-head[:, :, None] * (1.0 - t))  # [b', K, Q]: log f_i(t)
-        log_tail = torch.zeros(head.shape[0], len(t), dtype=dtype, device=probs.device)
-        for lo in range(size, m, LABEL_CHUNK):  # labels that are never predicted
-            tail = sorted_probs[:, lo : lo + LABEL_CHUNK]
-            log_tail += torch.log1p(-tail[:, :, None] * (1.0 - t)).sum(1)
+        log_tail = _log_tail_product(sorted_probs[:, size:], t)  # labels that are never predicted
         if metric == "jaccard":
             # log prod_{i>k} f_i: reverse cumulative sum over the shortlist, plus the tail
-            suffix = log_f_head.flip(1).cumsum(1).flip(1)  # [b', K, Q]: sum_{i>=k}
-            after = torch.cat([suffix[:, 1:], torch.zeros_like(suffix[:, :1])], 1) + log_tail[:, None, :]
+            # sum_{k<i<=K} = total - sum_{i<=k}: one cumulative sum (terms are <= 0, so the
+            # difference loses at most ~1e-16 of the total's magnitude, in log space)
+            after = log_f_head.sum(1, keepdim=True) - log_f_head.cumsum(1) + log_tail[:, None, :]
             integrand = torch.exp((k[:, None] - 1.0) * log_t + after)  # [b', K, Q]
             values[rows, 1:] = head.cumsum(1) * (integrand @ w)
         else:
@@ -113,6 +117,38 @@ def expected_utility_of_top_k(
             integrand = torch.exp(k[:, None] * log_t + log_all[:, None, :]) * ratio
             values[rows, 1:] = 2.0 * (integrand @ w)
     return values.to(marginals.dtype), order
+
+
+def _log_tail_product(tail: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``sum_i log(1 - p_i (1 - t))`` over the labels ``tail [b', n]`` at the nodes ``t [Q]``, ``[b', Q]``.
+
+    Labels with ``p <= 1/4`` (nearly all of them when there are many) go through the power
+    series ``log(1 - p u) = -sum_n (p u)^n / n``: with the power sums ``S_n = sum_i p_i^n``
+    it costs ``O(n T + T Q)`` instead of ``O(n Q)``, ``T`` terms until ``S_1 p_max^T`` is below
+    ``1e-17``. The few larger ones are summed directly.
+    """
+    out = torch.zeros(tail.shape[0], len(t), dtype=tail.dtype, device=tail.device)
+    if tail.shape[1] == 0:
+        return out
+    small = tail <= 0.25
+    large = torch.where(small, torch.zeros_like(tail), tail)
+    keep = large.gt(0).any(0)
+    if keep.any():
+        for lo in range(0, int(keep.sum()), LABEL_CHUNK):
+            chunk = large[:, keep][:, lo : lo + LABEL_CHUNK]
+            out += torch.log1p(-chunk[:, :, None] * (1.0 - t)).sum(1)
+    tail = torch.where(small, tail, torch.zeros_like(tail))
+    p_max, s_1 = tail.max().item(), tail.sum(1).max().item()
+    if p_max <= 0:
+        return out
+    terms = 1 if p_max < 1e-300 else min(200, max(1, math.ceil(math.log(1e-17 / max(s_1, 1e-300)) / math.log(p_max))))
+    u = 1.0 - t
+    power, u_power = tail.clone(), u.clone()
+    for n in range(1, terms + 1):
+        out -= power.sum(1, keepdim=True) * (u_power / n)
+        power *= tail
+        u_power = u_power * u
+    return out
 
 
 def best_top_k_set(marginals: torch.Tensor, metric: str, max_size: int = DEFAULT_MAX_SIZE,
