@@ -51,17 +51,39 @@ def expected_costs_by_enumeration(dist: JointLabelDistribution, cost: SetCost) -
     return sets, probs @ table.T
 
 
-def _draw(dist: JointLabelDistribution, n_samples: int) -> torch.Tensor:
-    """``n_samples`` samples as ``[P, 3]`` (sample, row, label) indices of their ones."""
+def _draw(dist: JointLabelDistribution, n_samples: int) -> tuple[torch.Tensor, torch.device]:
+    """``n_samples`` samples as ``[P, 3]`` (sample, row, label) indices of their ones (on the
+    CPU), and the device the distribution samples on."""
     per_call = max(1, _SAMPLE_CHUNK_ENTRIES // max(dist.batch_size * dist.n_labels, 1))
-    parts = []
+    parts, device = [], torch.device("cpu")
     for start in range(0, n_samples, per_call):
         count = min(per_call, n_samples - start)
         with torch.no_grad():
-            ones = (dist.sample((count,)) > 0).nonzero()
+            samples = dist.sample((count,))
+        device = samples.device
+        ones = (samples > 0).nonzero()
         ones[:, 0] += start
         parts.append(ones.cpu())
-    return torch.cat(parts) if parts else torch.zeros(0, 3, dtype=torch.long)
+    return (torch.cat(parts) if parts else torch.zeros(0, 3, dtype=torch.long)), device
+
+
+def _unique_rows(sets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distinct rows of a 0/1 matrix ``[n, C]`` (in order of first appearance) and their counts.
+
+    Written because ``torch.unique(dim=0)`` sorts whole rows and was the slowest step here:
+    rows are packed into 31-bit words and merged into one integer key word by word.
+    """
+    n, c = sets.shape
+    key = torch.zeros(n, dtype=torch.long)
+    if c:
+        padded = torch.nn.functional.pad(sets.long(), (0, (-c) % 31)).reshape(n, -1, 31)
+        words = (padded << torch.arange(31)).sum(-1)  # [n, W], each < 2^31
+        for w in range(words.shape[1]):
+            key = torch.unique(key * (1 << 31) + words[:, w], return_inverse=True)[1]  # < n * 2^31
+    distinct, inverse, counts = torch.unique(key, return_inverse=True, return_counts=True)
+    first = torch.full((len(distinct),), n, dtype=torch.long).scatter_reduce_(0, inverse, torch.arange(n), "amin")
+    order = first.argsort()
+    return sets[first[order]], counts[order]
 
 
 def _try_mode(dist: JointLabelDistribution) -> torch.Tensor | None:
@@ -102,11 +124,13 @@ def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_s
                                 max_candidates: int) -> torch.Tensor:
     b, m = dist.batch_size, dist.n_labels
     dtype = torch.get_default_dtype()
-    with torch.no_grad():
-        marginals = dist.marginals().detach()
-    device, marginals = marginals.device, marginals.cpu().double()
+    ones, device = _draw(dist, n_samples)
+    if "marginals" in dist.exact:
+        with torch.no_grad():
+            marginals = dist.marginals().detach().cpu().double()
+    else:  # Monte Carlo marginals would cost another round of sampling: use these samples
+        marginals = torch.bincount(ones[:, 1] * m + ones[:, 2], minlength=b * m).reshape(b, m).double() / n_samples
     mode = _try_mode(dist)
-    ones = _draw(dist, n_samples)
     ones = ones[ones[:, 1].argsort(stable=True)]
     per_row = torch.bincount(ones[:, 1], minlength=b).tolist()
     out = torch.zeros(b, m, dtype=dtype)
@@ -129,7 +153,7 @@ def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_s
 
         evidence = torch.zeros(n_samples, c, dtype=torch.uint8)
         evidence[sample_ids, local(labels)] = 1
-        truths, counts = torch.unique(evidence, dim=0, return_counts=True)
+        truths, counts = _unique_rows(evidence)
         structured = torch.zeros(1 + len(fixed) + k_max, c, dtype=torch.uint8)  # row 0: the empty set
         for i, labels_on in enumerate(fixed, start=1):
             structured[i, local(labels_on)] = 1
