@@ -134,12 +134,14 @@ class MatrixCost(SetCost):
         return restricted
 
     def _nearest(self, matrix: torch.Tensor, sets: torch.Tensor) -> torch.Tensor:
-        """``D[s, i] = min_{j in sets[s]} matrix[i, j]`` (``empty_cost`` for an empty set), ``[S, M]``.
+        """``D[s, r] = min_{j in sets[s]} matrix[r, j]`` (``empty_cost`` for an empty set), ``[S, R]``
+        for ``matrix [R, M]`` and ``sets [S, M]``.
 
         Works on each set's list of labels (padded with a column of +inf), so the cost is
-        ``O(S M L)`` for sets of at most ``L`` labels rather than ``O(S M^2)``.
+        ``O(S R L)`` for sets of at most ``L`` labels rather than ``O(S R M)``.
         """
         s, m = sets.shape
+        r = matrix.shape[0]
         on = sets > 0
         sizes = on.sum(1)
         width = max(int(sizes.max()) if s else 0, 1)
@@ -147,9 +149,9 @@ class MatrixCost(SetCost):
         starts = torch.cumsum(sizes, 0) - sizes
         index = torch.full((s, width), m, dtype=torch.long)
         index[rows, torch.arange(len(rows)) - starts[rows]] = cols
-        padded = torch.cat([matrix, torch.full((m, 1), math.inf, dtype=matrix.dtype)], 1)  # [M, M+1]
-        out = torch.empty(s, m, dtype=matrix.dtype)
-        step = max(1, _CHUNK_ENTRIES // max(m * width, 1))
+        padded = torch.cat([matrix, torch.full((r, 1), math.inf, dtype=matrix.dtype)], 1)  # [R, M+1]
+        out = torch.empty(s, r, dtype=matrix.dtype)
+        step = max(1, _CHUNK_ENTRIES // max(r * width, 1))
         for start in range(0, s, step):
             out[start : start + step] = padded[:, index[start : start + step]].amin(-1).T
         return torch.where(torch.isinf(out), torch.full_like(out, self.empty_cost), out)
@@ -159,8 +161,12 @@ class MatrixCost(SetCost):
         y_hat, y = torch.as_tensor(y_hat).to(matrix.dtype), torch.as_tensor(y).to(matrix.dtype)
         if y_hat.shape[-1] != matrix.shape[0] or y.shape[-1] != matrix.shape[0]:
             raise ValueError(f"Expected label sets with {matrix.shape[0]} labels, got {y_hat.shape[-1]} and {y.shape[-1]}")
-        predicted_pays = y_hat @ self._nearest(matrix, y).T  # [K, S]: each predicted label to its nearest true one
-        true_pays = self._nearest(matrix.T, y_hat) @ y.T  # [K, S]: each true label to its nearest predicted one
+        # each predicted label pays its distance to the nearest true one: only labels that some
+        # candidate predicts need that distance, and likewise on the other side
+        predicted = y_hat.any(0).nonzero().flatten()
+        true = y.any(0).nonzero().flatten()
+        predicted_pays = y_hat[:, predicted] @ self._nearest(matrix[predicted], y).T  # [K, S]
+        true_pays = self._nearest(matrix.T[true], y_hat) @ y[:, true].T  # [K, S]
         return predicted_pays + true_pays
 
 
