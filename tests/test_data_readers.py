@@ -20,7 +20,7 @@ XML = (
     [
         ("d.xml", XML, 1),
         ("d.arff", ARFF, 1),
-        ("d.ARFF.gz", gzip.compress(ARFF.encode()), 1),
+        ("d.ARFF.gz", gzip.compress(ARFF.encode(), mtime=0), 1),  # mtime=0: same test id in every xdist worker
         ("d.arff.bz2", bz2.compress(ARFF.encode()), 1),
         ("d.csv", "text,labels\nhi,a;b\n", 2),
         ("d.tsv", "text\tlabels\nhi, there\ta,b\n", 2),  # commas are not delimiters in TSV

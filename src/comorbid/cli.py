@@ -1,4 +1,4 @@
-"""The ``comorbid`` command: cv, train, predict, evaluate, demo.
+"""The ``comorbid`` command: cv, train, predict, evaluate, report, demo.
 
 Bad arguments or bad input end with exit code 2 and one line on stderr saying what is wrong.
 """
@@ -20,7 +20,7 @@ from rich.table import Table
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import get_decoder, parse_decoders
 from comorbid.evaluation import REPORTED_METRICS, cross_validate, evaluate_predictions
-from comorbid.model import MultiLabelModel
+from comorbid.model import MultiLabelModel, train_config_for
 from comorbid.training import TrainConfig, new_progress
 
 from typer import Abort, Exit
@@ -45,7 +45,7 @@ class InputError(Exception):
 DataArgument = typer.Argument(..., help="Data file (CMC .xml, .arff[.gz|.bz2], .csv, .jsonl) or a registered name.")
 LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
 ModelOption = typer.Option("independent", "--model", help="Joint label model: independent, chain, ...")
-EncoderOption = typer.Option("auto", "--encoder", help="auto (tfidf for text, mlp for features), tfidf, mlp.")
+EncoderOption = typer.Option("auto", "--encoder", help="auto (tfidf for text, mlp for features), tfidf, mlp, sentence, caml.")
 LossOption = typer.Option(None, "--loss", help="Training loss of the independent model (see comorbid.losses).")
 WeightDecayOption = typer.Option(None, "--weight-decay", help="L2 penalty on the weights (default: TrainConfig's).")
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
@@ -79,7 +79,7 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
             raise InputError(f"--loss applies to the independent model only, not to {model!r}")
         head_options["loss"] = loss
     get_head(model)
-    train = TrainConfig(seed=seed)
+    train = train_config_for(encoder, seed=seed)
     if weight_decay is not None:
         if weight_decay < 0:
             raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
@@ -197,6 +197,11 @@ def predict(
     data: str = DataArgument,
     out: str = typer.Option(..., "--out", help="CSV to write: header id,labels; labels ';'-joined."),
     decode: str = typer.Option("hamming", "--decode", help="One decoder (see `cv --help`)."),
+    explain: Optional[str] = typer.Option(
+        None, "--explain", help="Also write EXPLAIN.jsonl: per row, each suggested code's probability and the "
+        "spans of the note that drove it (docs/explain_and_report.md)."),
+    explain_method: str = typer.Option("occlusion", "--explain-method", help="occlusion (any model) or attention (caml)."),
+    top_words: int = typer.Option(3, "--top-words", help="--explain: words cited per code at most."),
     labels: Optional[str] = LabelsOption,
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -206,8 +211,12 @@ def predict(
     decoders = parse_decoders(decode)
     if len(decoders) != 1:
         raise InputError(f"--decode takes one decoder for predict, got {len(decoders)}")
+    if top_words < 1:
+        raise InputError(f"--top-words must be >= 1, got {top_words}")
     trained = _load_model(model_dir)
     dataset = _load(data, labels, text_column, labels_column, id_column)
+    if explain and not dataset.is_text:
+        raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     predictions = trained.predict(dataset, decoders)[decoders[0]]
 
     def write(stream):
@@ -218,6 +227,41 @@ def predict(
 
     _write_atomic(out, write)
     console.print(f"wrote {len(dataset)} predictions to {out}")
+    if explain:
+        from comorbid.explain import explain as explain_notes
+
+        notes = explain_notes(trained, dataset.inputs, dataset.ids, decode=decoders[0], method=explain_method,
+                              top_words=top_words)
+        _write_atomic(explain, lambda stream: stream.writelines(json.dumps(n.to_dict()) + "\n" for n in notes))
+        console.print(f"wrote explanations of {len(notes)} rows to {explain}")
+
+
+@app.command()
+def report(
+    model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
+    data: str = DataArgument,
+    out: str = typer.Option(..., "--out", help="HTML file to write (self-contained: figures embedded)."),
+    decode: str = typer.Option("hamming", "--decode", help="One decoder."),
+    bins: int = typer.Option(10, "--bins", help="Bins of the reliability diagram."),
+    labels: Optional[str] = LabelsOption,
+    text_column: str = TextColumnOption,
+    labels_column: str = LabelsColumnOption,
+    id_column: Optional[str] = IdColumnOption,
+):
+    """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
+    from comorbid.report import model_report, write_atomic
+
+    decoders = parse_decoders(decode)
+    if len(decoders) != 1:
+        raise InputError(f"--decode takes one decoder for report, got {len(decoders)}")
+    if bins < 1:
+        raise InputError(f"--bins must be >= 1, got {bins}")
+    trained = _load_model(model_dir)
+    dataset = _load(data, labels, text_column, labels_column, id_column)
+    if dataset.n_labels == 0:
+        raise InputError(f"{data} has no labels to report against")
+    write_atomic(out, model_report(trained, dataset, decoders[0], bins=bins))
+    console.print(f"wrote the report to {out}")
 
 
 @app.command("evaluate")

@@ -33,6 +33,13 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
+def train_config_for(encoder: str, **overrides: Any) -> TrainConfig:
+    """A TrainConfig with ``encoder``'s recommended settings (``Encoder.train_defaults``, e.g.
+    CAML's smaller learning rate and patience), then ``overrides`` on top."""
+    defaults = ENCODERS[encoder].train_defaults if encoder in ENCODERS else {}
+    return TrainConfig(**{**defaults, **overrides})
+
+
 class MultiLabelModel:
     """Composes an encoder and a head; trains, predicts with any decoder, saves and loads.
 
@@ -41,7 +48,7 @@ class MultiLabelModel:
         encoder: encoder name or ``"auto"`` (TF-IDF for texts, MLP for feature matrices).
         head_options: keyword arguments of the head (e.g. ``{"loss": "focal"}``).
         encoder_options: keyword arguments of the encoder.
-        train: a :class:`TrainConfig`.
+        train: a :class:`TrainConfig`; default :func:`train_config_for` the encoder.
         heldout_folds: folds of the held-out stage that tunes decoders such as ``macro-f1``
             (see :mod:`comorbid.heldout`); it runs only when such a decoder is asked for.
     """
@@ -60,7 +67,7 @@ class MultiLabelModel:
         self.encoder_name = encoder
         self.head_options = dict(head_options or {})
         self.encoder_options = dict(encoder_options or {})
-        self.train_config = train or TrainConfig()
+        self.train_config = train or train_config_for(encoder)
         self.encoder = None
         self.head = None
         self.label_names: list[str] = []
@@ -89,10 +96,20 @@ class MultiLabelModel:
         tuned = [decoder.bind(list(dataset.label_names)) for decoder in tuned if decoder.needs_fitting]
         torch.manual_seed(self.train_config.seed)  # initial weights of encoder and head
         encoder_cls = get_encoder(self.encoder_name, dataset.is_text)
-        self.encoder = encoder_cls(**self.encoder_options).fit(dataset.inputs)
+        head_cls = get_head(self.model_name)
+        if encoder_cls.per_label and not head_cls.accepts_per_label:
+            takes = sorted(name for name, head in HEADS.items() if head.accepts_per_label)
+            raise ValueError(
+                f"The {encoder_cls.name} encoder gives per-label features [B, M, d], which the "
+                f"{head_cls.name} model does not take; use one of: {', '.join(takes)}"
+            )
+        self.encoder = encoder_cls(**self.encoder_options)
+        self.encoder.progress = progress
+        self.encoder.fit(dataset.inputs, dataset.labels)
         self.encoder_name = encoder_cls.name
         features = self.encoder.featurize(dataset.inputs)
-        self.head = get_head(self.model_name)(self.encoder.output_dim, dataset.n_labels, **self.head_options)
+        self.encoder.progress = None
+        self.head = head_cls(self.encoder.output_dim, dataset.n_labels, **self.head_options)
         self.head.prepare(dataset.labels, list(dataset.label_names))
         self.label_names = list(dataset.label_names)
         self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress, description)

@@ -64,6 +64,11 @@ def new_progress(transient: bool = False) -> Progress:
     )
 
 
+def _label_dtype(features: torch.Tensor) -> torch.dtype:
+    """Labels as floats like the features, or the default float when the features are token ids."""
+    return features.dtype if features.is_floating_point() else torch.get_default_dtype()
+
+
 def _penalty(modules: list[torch.nn.Module]) -> torch.Tensor:
     """Sum of squared weights (every parameter with more than one dimension, i.e. not biases)."""
     total = torch.zeros(())
@@ -121,7 +126,7 @@ def fit(
         return fit_lbfgs(encoder, head, features, labels, config, progress, description)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    y = torch.as_tensor(labels, dtype=features.dtype)
+    y = torch.as_tensor(labels, dtype=_label_dtype(features))
     initial = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
     use_validation = config.validation_fraction > 0 and len(labels) >= 10
     if use_validation:
@@ -175,7 +180,7 @@ def fit(
 def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=None, description="training"):
     """Full-batch L-BFGS with a strong-Wolfe line search on mean NLL + weight_decay * ||W||^2."""
     torch.manual_seed(config.seed)
-    y = torch.as_tensor(labels, dtype=features.dtype)
+    y = torch.as_tensor(labels, dtype=_label_dtype(features))
     encoder.train()
     head.train()
     parameters = [*encoder.parameters(), *head.parameters()]

@@ -1,12 +1,16 @@
 """Encoders: texts or feature matrices -> features for a head. One registry line per encoder."""
 
 from comorbid.encoders.base import Encoder
+from comorbid.encoders.caml import CAMLEncoder
 from comorbid.encoders.mlp import MLPEncoder
+from comorbid.encoders.sentence import SentenceEncoder
 from comorbid.encoders.tfidf import TfidfEncoder
 
 ENCODERS: dict[str, type[Encoder]] = {
     TfidfEncoder.name: TfidfEncoder,
     MLPEncoder.name: MLPEncoder,
+    SentenceEncoder.name: SentenceEncoder,
+    CAMLEncoder.name: CAMLEncoder,
 }
 
 
@@ -19,4 +23,4 @@ def get_encoder(name: str, is_text: bool) -> type[Encoder]:
     return ENCODERS[name]
 
 
-__all__ = ["ENCODERS", "Encoder", "MLPEncoder", "TfidfEncoder", "get_encoder"]
+__all__ = ["ENCODERS", "CAMLEncoder", "Encoder", "MLPEncoder", "SentenceEncoder", "TfidfEncoder", "get_encoder"]

@@ -1,9 +1,15 @@
 """Encoders: inputs (texts or feature matrices) -> features ``h [B, d]`` for a head.
 
 An encoder has two parts: ``featurize`` (fixed preprocessing, fitted once on the training inputs
-by ``fit``: TF-IDF, standardisation) and ``forward`` (the trainable network on those features).
-Fitted state that is not a tensor goes into ``config()`` (JSON); tensors go into the state dict
-(safetensors). ``from_config(config)`` rebuilds an encoder whose state dict then loads exactly.
+by ``fit``: TF-IDF, standardisation, a vocabulary, frozen sentence embeddings) and ``forward``
+(the trainable network on those features). Fitted state that is not a tensor goes into
+``config()`` (JSON); tensors go into the state dict (safetensors). ``from_config(config)``
+rebuilds an encoder whose state dict then loads exactly.
+
+Per-label encoders (``per_label = True``, e.g. CAML's label-wise attention) give one feature
+vector per label, ``h [B, M, d]``; ``fit`` then receives the training labels ``[N, M]`` to know
+``M``, and only heads with ``accepts_per_label`` can sit on them (their unary part scores label
+``j`` with its own weight vector: :func:`comorbid.heads.base.label_logits`).
 """
 
 from __future__ import annotations
@@ -18,13 +24,21 @@ class Encoder(nn.Module):
     name: ClassVar[str]
     #: True when the encoder reads texts, False when it reads feature matrices.
     reads_text: ClassVar[bool]
+    #: True when ``forward`` gives per-label features ``[B, M, d]`` instead of ``[B, d]``.
+    per_label: ClassVar[bool] = False
+    #: TrainConfig fields this encoder trains best with (see ``comorbid.model.train_config_for``).
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any):
         super().__init__()
         self.options = options
         self.output_dim = 0
+        #: A rich Progress that ``MultiLabelModel.fit`` lends for long featurisations (not saved).
+        self.progress = None
 
-    def fit(self, inputs: Any) -> "Encoder":  # pragma: no cover - abstract
+    def fit(self, inputs: Any, labels: Any = None) -> "Encoder":  # pragma: no cover - abstract
+        """Fit the preprocessing on the training ``inputs``; ``labels [N, M]`` (optional, used
+        by per-label encoders for ``M``)."""
         raise NotImplementedError
 
     def featurize(self, inputs: Any) -> torch.Tensor:  # pragma: no cover - abstract

@@ -47,7 +47,7 @@ class MLPEncoder(Encoder):
     def _dense(inputs: Any) -> np.ndarray:
         return np.asarray(inputs.toarray() if sp.issparse(inputs) else inputs, dtype=np.float64)
 
-    def fit(self, inputs: Any) -> "MLPEncoder":
+    def fit(self, inputs: Any, labels: Any = None) -> "MLPEncoder":
         self.check_inputs(inputs)
         x = self._dense(inputs)
         self._build(x.shape[1])

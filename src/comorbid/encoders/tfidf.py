@@ -39,7 +39,7 @@ class TfidfEncoder(Encoder):
             dtype=np.float32,
         )
 
-    def fit(self, inputs: list[str]) -> "TfidfEncoder":
+    def fit(self, inputs: list[str], labels: Any = None) -> "TfidfEncoder":
         self.check_inputs(inputs)
         self.vectorizer = self._new_vectorizer().fit(inputs)
         self.output_dim = len(self.vectorizer.vocabulary_)

@@ -1,4 +1,4 @@
-"""Heads map encoder features ``h [B, d]`` to a joint label distribution."""
+"""Heads map encoder features ``h [B, d]`` (or per-label ``h [B, M, d]``) to a joint label distribution."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ class Head(nn.Module):
     """
 
     name: ClassVar[str]
+    #: True when the head also takes per-label features ``h [B, M, d]`` (from a per-label
+    #: encoder such as CAML); its unary part then uses :func:`label_logits`.
+    accepts_per_label: ClassVar[bool] = False
 
     def __init__(self, input_dim: int, n_labels: int, **options: Any):
         super().__init__()
@@ -49,3 +52,21 @@ def log_odds(labels: np.ndarray, smoothing: float = 1.0) -> torch.Tensor:
     positives = labels.sum(0) + smoothing
     negatives = labels.shape[0] - labels.sum(0) + smoothing
     return torch.as_tensor(np.log(positives / negatives), dtype=torch.get_default_dtype())
+
+
+def label_logits(linear: nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    """The unary scores ``[B, M]`` of a head's ``linear`` layer (weight ``[M, d]``, bias ``[M]``).
+
+    ``h [B, d]``: the usual ``W h + b``. ``h [B, M, d]`` (per-label features): label ``j`` is
+    scored with its own row, ``w_j . h_j + b_j`` -- the output layer of CAML (Mullenbach et al.,
+    "Explainable Prediction of Medical Codes from Clinical Text", NAACL 2018), so the same
+    parameters serve both kinds of encoder.
+    """
+    if h.dim() == 2:
+        return linear(h)
+    if h.dim() == 3 and h.shape[1] == linear.out_features:
+        return torch.einsum("bmd,md->bm", h, linear.weight) + linear.bias
+    raise ValueError(
+        f"Expected features [B, {linear.in_features}] or per-label [B, {linear.out_features}, "
+        f"{linear.in_features}], got {list(h.shape)}"
+    )

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
-from comorbid.heads.base import Head, log_odds
+from comorbid.heads.base import Head, label_logits, log_odds
 
 
 def frequency_order(labels: np.ndarray) -> np.ndarray:
@@ -31,6 +31,7 @@ class ChainHead(Head):
     """
 
     name = "chain"
+    accepts_per_label = True
 
     def __init__(self, input_dim: int, n_labels: int, order="frequency", beam_size: int = DEFAULT_BEAM_SIZE):
         super().__init__(input_dim, n_labels, order=order, beam_size=beam_size)
@@ -41,7 +42,7 @@ class ChainHead(Head):
         self.register_buffer("order", initial.clone())
 
     def forward(self, h: torch.Tensor) -> ChainBernoulli:
-        return ChainBernoulli(self.linear(h), self.interactions, self.order, beam_size=self.options["beam_size"])
+        return ChainBernoulli(label_logits(self.linear, h), self.interactions, self.order, beam_size=self.options["beam_size"])
 
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         if self.options["order"] == "frequency":

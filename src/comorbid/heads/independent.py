@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.independent import IndependentBernoulli
-from comorbid.heads.base import Head, log_odds
+from comorbid.heads.base import Head, label_logits, log_odds
 
 
 def label_structure_options(loss: str, options: dict[str, Any], label_names: list[str]) -> dict[str, Any]:
@@ -51,6 +51,7 @@ class IndependentHead(Head):
     """
 
     name = "independent"
+    accepts_per_label = True
 
     def __init__(self, input_dim: int, n_labels: int, loss: str | None = None, loss_options: dict | None = None):
         super().__init__(input_dim, n_labels, loss=loss, loss_options=loss_options or {})
@@ -66,7 +67,7 @@ class IndependentHead(Head):
         self._training_loss: list[nn.Module] = []
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        return self.linear(h)
+        return label_logits(self.linear, h)
 
     def forward(self, h: torch.Tensor) -> IndependentBernoulli:
         return IndependentBernoulli(self.logits(h))

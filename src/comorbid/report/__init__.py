@@ -1,0 +1,42 @@
+"""Model reports: per-code scores, codes confused with each other, calibration; one HTML page.
+
+Example:
+    >>> from comorbid.report import model_report   # doctest: +SKIP
+    >>> html = model_report(model, dataset, decode="hamming")
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from comorbid.report.html import render_report, write_atomic
+from comorbid.report.stats import LabelScores, Reliability, error_pairs, per_label_scores, reliability
+
+
+def model_report(model, dataset, decode: str = "hamming", bins: int = 10) -> str:
+    """The HTML report of a trained ``model`` on labelled ``dataset``, label sets from ``decode``.
+
+    Labels of the data that the model does not know are added as never-predicted columns with
+    probability 0 (they count as missed), as in ``comorbid evaluate``.
+    """
+    from comorbid.evaluation import evaluate_predictions
+    from comorbid.explain import label_descriptions
+
+    if dataset.n_labels == 0:
+        raise ValueError(f"{dataset.name} has no labels: a report needs gold labels")
+    unknown = sorted(set(dataset.label_names) - set(model.label_names))
+    names = list(model.label_names) + unknown
+    aligned = dataset.with_label_names(names)
+    predicted = model.predict(aligned, [decode])[decode]
+    probabilities = model.marginals(aligned)
+    if unknown:
+        predicted = np.pad(predicted, ((0, 0), (0, len(unknown))))
+        probabilities = np.pad(probabilities, ((0, 0), (0, len(unknown))))
+    summary = evaluate_predictions(aligned.labels, {decode: predicted})[decode]
+    title = f"comorbid report: {model.model_name} / {model.encoder_name} on {dataset.name} (decoder {decode})"
+    return render_report(title, aligned.labels, predicted, probabilities, names, label_descriptions(names), summary,
+                         bins=bins)
+
+
+__all__ = ["LabelScores", "Reliability", "error_pairs", "model_report", "per_label_scores", "reliability",
+           "render_report", "write_atomic"]
