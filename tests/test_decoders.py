@@ -28,7 +28,7 @@ from comorbid.decoders import (
     read_cost_csv,
 )
 from comorbid.decoders import top_k_sets
-from comorbid.distributions import IndependentBernoulli, all_label_sets
+from comorbid.distributions import IndependentBernoulli, JointLabelDistribution, all_label_sets
 from comorbid.distributions.chain import ChainBernoulli
 from comorbid.metrics.utility import utility
 from comorbid.testing.decoders import best_corpus_f1, corpus_f1, naive_nearest_neighbour_cost
@@ -81,7 +81,7 @@ def test_rules_table_dispatches_by_the_most_specific_class_and_falls_back():
     assert get_decoder("jaccard").plan(chain) == ("sampling MBR (1000 samples)", False)
     # a distribution the registry has never heard of gets the generic rules and fallbacks
 
-    class Uniform(IndependentBernoulli.__mro__[1]):  # JointLabelDistribution
+    class Uniform(JointLabelDistribution):
         def log_prob(self, value):
             return torch.full(value.shape[:-1], -self.n_labels * math.log(2.0))
 
