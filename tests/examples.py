@@ -5,9 +5,11 @@ Adding a model or decoder = one line here (and it must pass ``test_conformance.p
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from comorbid.decoders import HammingDecoder, InstanceF1Decoder, SubsetDecoder
+from comorbid.decoders import InstanceF1Decoder, JaccardDecoder, MatrixCost, MBRDecoder, get_decoder
 from comorbid.distributions import IndependentBernoulli, all_label_sets
 from comorbid.distributions.chain import ChainBernoulli
 from comorbid.distributions.nonempty import NonEmpty
@@ -15,6 +17,8 @@ from comorbid.distributions.chain_ensemble import ChainEnsemble
 from comorbid.distributions.ising import IsingLabels
 from comorbid.distributions.mixture import BernoulliMixture
 from comorbid.distributions.powerset import LabelPowerset
+from comorbid.metrics.utility import utility
+from comorbid.testing.decoders import DecoderExample, naive_nearest_neighbour_cost
 from comorbid.testing.distributions import DistributionExample
 
 
@@ -163,9 +167,69 @@ DISTRIBUTIONS = [
     ),
 ]
 
-#: (decoder, metric utility name, exact?)
+def _utility_table(name):
+    return lambda sets: utility(name, sets[:, None, :], sets[None, :, :])
+
+
+def _precision_at_k_table(k):
+    """|h & y| / k for sets of size min(k, M); -1 for any other size (not a top-k answer)."""
+
+    def table(sets):
+        size_ok = sets.sum(-1) == min(k, sets.shape[1])
+        return torch.where(size_ok[:, None], (sets @ sets.T) / k, torch.tensor(-1.0, dtype=sets.dtype))
+
+    return table
+
+
+def _cost_matrix(n_labels):
+    """A fixed random asymmetric label-by-label cost, zero diagonal."""
+    generator = torch.Generator().manual_seed(100 + n_labels)
+    matrix = torch.rand(n_labels, n_labels, generator=generator, dtype=torch.float64)
+    return matrix.fill_diagonal_(0.0)
+
+
+@functools.lru_cache(maxsize=None)
+def _naive_cost_table_of_size(n_labels):
+    """Minus the nearest-neighbour set cost from its definition, over all 2^M x 2^M pairs."""
+    matrix = _cost_matrix(n_labels)
+    empty = matrix.max().item() if n_labels > 1 else 1.0
+    sets = all_label_sets(n_labels, dtype=torch.float64)
+    return -torch.tensor([[naive_nearest_neighbour_cost(a, b, matrix, empty) for b in sets] for a in sets])
+
+
+def _naive_cost_table(sets):
+    return _naive_cost_table_of_size(sets.shape[1])
+
+
+def _squared_size_error(y_hat, y):
+    """A user's cost function: (|y_hat| - |y|)^2 plus the Hamming distance, [K, S]."""
+    return (y_hat.sum(-1)[:, None] - y.sum(-1)[None, :]) ** 2 + (y_hat[:, None, :] != y[None, :, :]).sum(-1)
+
+
+def _function_table(sets):
+    return -_squared_size_error(sets, sets).double()
+
+
+#: Samples drawn by the sampling variants below (their tolerance depends on it).
+N_SAMPLES = 4000
+
+#: Every decoder, once; variants force the paths (sampling, no enumeration) that small M skips.
 DECODERS = [
-    (HammingDecoder(), "hamming"),
-    (SubsetDecoder(), "subset"),
-    (InstanceF1Decoder(), "instance-f1"),
+    DecoderExample("hamming", lambda m: get_decoder("hamming"), _utility_table("hamming")),
+    DecoderExample("subset", lambda m: get_decoder("subset"), _utility_table("subset")),
+    DecoderExample("instance-f1", lambda m: get_decoder("instance-f1"), _utility_table("instance-f1")),
+    DecoderExample("instance-f1-rules-only", lambda m: InstanceF1Decoder(enumerate_max_labels=0), _utility_table("instance-f1")),
+    DecoderExample("jaccard", lambda m: get_decoder("jaccard"), _utility_table("jaccard")),
+    DecoderExample("jaccard-no-enumeration", lambda m: JaccardDecoder(n_samples=N_SAMPLES, enumerate_max_labels=0),
+                   _utility_table("jaccard"), n_samples=N_SAMPLES),
+    DecoderExample("top-k=2", lambda m: get_decoder("top-k=2"), _precision_at_k_table(2)),
+    DecoderExample("mbr=jaccard", lambda m: get_decoder("mbr=jaccard"), _utility_table("jaccard")),
+    DecoderExample("mbr-cost-matrix", lambda m: MBRDecoder(MatrixCost(_cost_matrix(m))), _naive_cost_table),
+    DecoderExample("mbr-cost-matrix-sampled", lambda m: MBRDecoder(MatrixCost(_cost_matrix(m)), n_samples=N_SAMPLES,
+                   enumerate_max_labels=0), _naive_cost_table, n_samples=N_SAMPLES),
+    DecoderExample("mbr-function-sampled", lambda m: MBRDecoder(_squared_size_error, n_samples=N_SAMPLES,
+                   enumerate_max_labels=0), _function_table, n_samples=N_SAMPLES),
+    # fbr=0: the pure per-label maximiser (the SCutFBR fallback is tested in test_decoders.py)
+    DecoderExample("macro-f1", lambda m: get_decoder("macro-f1=0"), corpus_metric="macro-f1"),
+    DecoderExample("micro-f1", lambda m: get_decoder("micro-f1"), corpus_metric="micro-f1"),
 ]

@@ -128,3 +128,15 @@ def to_container(matrix: np.ndarray, kind: str):
     if kind == "torch":
         return torch.from_numpy(np.ascontiguousarray(matrix))
     raise ValueError(f"Expected a container in {CONTAINERS}, got {kind!r}")
+
+
+#: Label probabilities with the corners decoders get wrong: certain labels, impossible ones, ties.
+TIED_PROBABILITIES = (0.0, 0.1, 0.45, 0.5, 0.9, 1.0)
+
+
+def marginal_vectors(min_labels: int = 1, max_labels: int = MAX_LABELS):
+    """``[M]`` float64 label probabilities in [0, 1]: tied grid values mixed with arbitrary ones."""
+    element = st.sampled_from(TIED_PROBABILITIES) | st.floats(0.0, 1.0, allow_nan=False)
+    return st.integers(min_labels, max_labels).flatmap(
+        lambda m: arrays(np.float64, m, elements=element, fill=st.nothing())
+    )

@@ -57,9 +57,18 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["train", "{csv}", "--out", "{tmp}/m", "--model", "chain", "--loss", "focal"], "independent model only"),
         (["frobnicate"], "No such command"),
         (["cv", "{csv}", "--loss", "nope"], "Unknown loss 'nope'"),
+        (["cv", "{csv}", "--decode", "hamming,mbr=missing.csv"], "icd-tree, one of"),
+        (["cv", "{csv}", "--decode", "mbr"], "Expected ICD-9-CM or ICD-10-CM codes"),
+        (["cv", "{csv}", "--decode", "macro-f1=x"], "macro-f1=FBR"),
+        (["cv", "{csv}", "--decode", "top-k=0"], "k >= 1"),
+        (["cv", "{csv}", "--decode", "mbr={tmp}/bad_cost.csv"], "bad_cost.csv line 3: expected numbers"),
+        (["cv", "{csv}", "--decode", "mbr={tmp}/partial_cost.csv"], "has no row for 1 label(s) of the model: pneumonia"),
+        (["train", "{csv}", "--out", "{tmp}/m", "--decode", "nope"], "Unknown decoder 'nope'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tiny_csv, tmp_path, capsys, argv, message):
+    (tmp_path / "bad_cost.csv").write_text("label,fever,cough\nfever,0,1\ncough,x,0\n")
+    (tmp_path / "partial_cost.csv").write_text("label,fever,cough\nfever,0,1\ncough,1,0\n")
     argv = [a.format(csv=tiny_csv, tmp=tmp_path) for a in argv]
     code, _, err = run(capsys, *argv)
     assert code == 2
@@ -73,3 +82,31 @@ def test_cv_with_a_coupled_loss(tiny_csv, tmp_path, capsys):
     code, _, _ = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--loss", "lsep", "--decode", "top-k=1", "--json", str(out))
     assert code == 0
     assert json.loads(out.read_text())["loss"] == "lsep"
+
+
+def test_cv_with_every_new_decoder_and_a_cost_file(tiny_csv, tmp_path, capsys):
+    cost = tmp_path / "cost.csv"
+    cost.write_text("label,fever,cough,pneumonia\nfever,0,1,1\ncough,1,0,0.2\npneumonia,1,0.2,0\n")
+    out = tmp_path / "cv.json"
+    decoders = f"jaccard,macro-f1,micro-f1,mbr=hamming,mbr={cost}"
+    code, _, err = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--decode", decoders, "--json", str(out))
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert set(result["metrics"]) == set(decoders.split(","))
+    for decoder, metrics in result["metrics"].items():
+        assert metrics["instance_f1"] > 0.8, decoder
+
+
+def test_train_tunes_thresholds_for_predict_unless_told_not_to(tiny_csv, tmp_path, capsys):
+    model_dir, bare_dir = tmp_path / "model", tmp_path / "bare"
+    assert run(capsys, "train", str(tiny_csv), "--out", str(model_dir))[0] == 0
+    assert set(json.loads((model_dir / "config.json").read_text())["decoders"]) == {"macro-f1", "micro-f1"}
+    predictions = tmp_path / "pred.csv"
+    assert run(capsys, "predict", str(model_dir), str(tiny_csv), "--decode", "macro-f1", "--out", str(predictions))[0] == 0
+    report = tmp_path / "eval.json"
+    code, _, _ = run(capsys, "evaluate", str(model_dir), str(tiny_csv), "--decode", "micro-f1,jaccard", "--json", str(report))
+    assert code == 0 and json.loads(report.read_text())["metrics"]["micro-f1"]["micro_f1"] > 0.9
+    assert run(capsys, "train", str(tiny_csv), "--out", str(bare_dir), "--decode", "none")[0] == 0
+    code, _, err = run(capsys, "predict", str(bare_dir), str(tiny_csv), "--decode", "macro-f1", "--out", str(predictions))
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "needs thresholds tuned on held-out data" in lines[0]

@@ -114,3 +114,18 @@ def test_values_must_be_0_or_1():
         mean_utility("subset", [[0, 3]], [[0, 1]])
     # validate_args=False skips the check (for decoders' inner loops) and gives the relaxation
     assert utility("hamming", torch.tensor([0.5]), torch.tensor([1.0]), validate_args=False) == 0.5
+
+
+@DETERMINISTIC
+@given(pair=label_matrix_pairs(), name=st.sampled_from(sorted(UTILITIES)))
+def test_utility_table_from_counts_equals_the_elementwise_utility(pair, name):
+    from comorbid.metrics.utility import utility_table
+
+    y_true, y_pred = (torch.as_tensor(m, dtype=torch.float64) for m in pair)
+    table = utility_table(name, y_pred, y_true)  # [K, S] by one matrix product
+    torch.testing.assert_close(table, utility(name, y_pred[:, None, :], y_true[None, :, :]), rtol=0, atol=1e-15)
+    # on a subset of columns holding every set label, with the full M given, nothing changes
+    used = np.flatnonzero((pair[0] + pair[1]).sum(0) > 0)
+    if used.size:
+        restricted = utility_table(name, y_pred[:, used], y_true[:, used], n_labels=y_true.shape[1])
+        torch.testing.assert_close(restricted, table, rtol=0, atol=1e-15)

@@ -175,3 +175,40 @@ def test_l1_penalty_keeps_fewer_weights_than_l2():
     assert small["l1"] > small["l2"] + 0.2
     with pytest.raises(ValueError, match="penalty l2 or l1"):
         MultiLabelModel("independent", train=TrainConfig(penalty="l3")).fit(data)
+
+
+def test_tuned_decoders_get_thresholds_from_heldout_data_that_survive_save_and_load(tmp_path):
+    data = tiny_dataset()  # its last label is never positive
+    trained = MultiLabelModel("independent", heldout_folds=2).fit(data, decoders=["macro-f1", "micro-f1", "hamming"])
+    assert set(trained.decoder_states) == {"macro-f1", "micro-f1"}
+    macro = trained.decoder_states["macro-f1"]
+    assert macro["fallback_labels"] == [3] and macro["thresholds"][3] == macro["global_threshold"]
+    assert macro["n_heldout"] == len(data)
+    predictions = trained.predict(data, ["macro-f1", "micro-f1"])
+    assert (predictions["micro-f1"][:, :3] == data.labels[:, :3]).mean() > 0.9
+    trained.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["decoders"]["macro-f1"]["thresholds"] == macro["thresholds"]
+    loaded = MultiLabelModel.load(tmp_path / "m")
+    for name, y in loaded.predict(data, ["macro-f1", "micro-f1"]).items():
+        np.testing.assert_array_equal(y, predictions[name])
+
+
+def test_a_tuned_decoder_without_tuning_is_a_clear_error_and_tuning_costs_nothing_unless_asked(monkeypatch):
+    def no_heldout(*args, **kwargs):
+        raise AssertionError("the held-out stage ran although no decoder needs it")
+
+    monkeypatch.setattr("comorbid.model.held_out_predictions", no_heldout)
+    trained = MultiLabelModel("independent").fit(tiny_dataset(), decoders=["hamming", "jaccard", "mbr=jaccard"])
+    assert trained.decoder_states == {}
+    with pytest.raises(ValueError, match="needs thresholds tuned on held-out data"):
+        trained.predict(tiny_dataset(), ["macro-f1"])
+
+
+def test_every_decoder_predicts_through_the_model():
+    data = tiny_dataset()
+    trained = MultiLabelModel("chain", heldout_folds=2).fit(data, decoders=["macro-f1", "micro-f1"])
+    specs = ["hamming", "subset", "instance-f1", "jaccard", "top-k=2", "macro-f1", "micro-f1", "mbr=jaccard"]
+    for name, y in trained.predict(data, specs).items():
+        assert y.shape == data.labels.shape and set(np.unique(y)) <= {0, 1}, name
+        assert (y[:, :3] == data.labels[:, :3]).mean() > 0.8 or name == "top-k=2", name

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from comorbid.data.dataset import MultiLabelDataset
-from comorbid.decoders import parse_decoders
+from comorbid.decoders import get_decoder, parse_decoders
 from comorbid.evaluation import REPORTED_METRICS, cross_validate, evaluate_predictions
 from comorbid.model import MultiLabelModel, train_config_for
 from comorbid.training import TrainConfig, new_progress
@@ -52,6 +52,15 @@ SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initiali
 TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the text column.")
 LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
 IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
+DECODE_HELP = ("Comma-separated decoders: hamming, subset, instance-f1, jaccard, top-k=K, macro-f1, micro-f1, "
+               "mbr[=COST] with COST icd-tree (default), hamming, subset, instance-f1, jaccard or a CSV cost-matrix file.")
+
+
+def _check_decoders_for(decoders: list[str], label_names) -> None:
+    """Fail before training if a decoder cannot work with these labels (icd-tree on non-ICD
+    labels, a cost file missing some of them)."""
+    for spec in decoders:
+        get_decoder(spec).bind(list(label_names))
 
 
 def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str]):
@@ -123,7 +132,7 @@ def cv(
     seed: int = SeedOption,
     model: str = ModelOption,
     encoder: str = EncoderOption,
-    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help="Comma-separated decoders."),
+    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help=DECODE_HELP),
     loss: Optional[str] = LossOption,
     weight_decay: Optional[float] = WeightDecayOption,
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
@@ -137,6 +146,7 @@ def cv(
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
+    _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model)
     payload = {"model": model, "encoder": encoder, "loss": loss, "data": data, **result}
@@ -156,17 +166,23 @@ def train(
     loss: Optional[str] = LossOption,
     weight_decay: Optional[float] = WeightDecayOption,
     seed: int = SeedOption,
+    decode: str = typer.Option(
+        "macro-f1,micro-f1", "--decode",
+        help="Decoders to prepare: those tuned on held-out data (macro-f1, micro-f1) get thresholds from "
+             "out-of-fold predictions (3 extra trainings, shared) saved with the model; 'none' skips that."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
 ):
     """Train a model on all of DATA and save it."""
+    decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
+    _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
-        trained = make_model().fit(dataset, progress=progress)
+        trained = make_model().fit(dataset, progress=progress, decoders=decoders)
     trained.save(out)
     console.print(f"saved {model} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
 
@@ -180,7 +196,7 @@ def predict(
     model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
     data: str = DataArgument,
     out: str = typer.Option(..., "--out", help="CSV to write: header id,labels; labels ';'-joined."),
-    decode: str = typer.Option("hamming", "--decode", help="One decoder."),
+    decode: str = typer.Option("hamming", "--decode", help="One decoder (see `cv --help`)."),
     explain: Optional[str] = typer.Option(
         None, "--explain", help="Also write EXPLAIN.jsonl: per row, each suggested code's probability and the "
         "spans of the note that drove it (docs/explain_and_report.md)."),
@@ -252,7 +268,7 @@ def report(
 def evaluate_command(
     model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
     data: str = DataArgument,
-    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help="Comma-separated decoders."),
+    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help=DECODE_HELP),
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
     labels: Optional[str] = LabelsOption,
     text_column: str = TextColumnOption,

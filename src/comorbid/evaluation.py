@@ -49,7 +49,9 @@ def cross_validate(
     task = progress.add_task(f"{description} folds", total=n_folds, status="") if progress is not None else None
     for index, (train_rows, test_rows) in enumerate(folds, start=1):
         start = time.perf_counter()
-        model = make_model().fit(dataset.subset(train_rows), progress=progress, description=f"  fold {index}")
+        # decoders tuned on held-out data are tuned inside the training fold only
+        model = make_model().fit(dataset.subset(train_rows), progress=progress, description=f"  fold {index}",
+                                 decoders=decoders)
         train_seconds.append(time.perf_counter() - start)
         test = dataset.subset(test_rows)
         start = time.perf_counter()

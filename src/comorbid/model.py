@@ -1,7 +1,8 @@
 """A trained coder: encoder + head (a joint label distribution) + label names, saved safely.
 
 A model directory holds ``model.safetensors`` (every tensor) and ``config.json`` (everything
-else: label names, the encoder's fitted vocabulary, options). Nothing is pickled, so loading a
+else: label names, the encoder's fitted vocabulary, options, and the fitted state of decoders
+tuned on held-out predictions, such as the thresholds of ``macro-f1``). Nothing is pickled, so loading a
 model from someone else cannot run their code.
 """
 
@@ -24,6 +25,7 @@ from comorbid.decoders import Decoder, get_decoder
 from comorbid.distributions.base import JointLabelDistribution
 from comorbid.encoders import ENCODERS, get_encoder
 from comorbid.heads import HEADS, get_head
+from comorbid.heldout import DEFAULT_FOLDS, HeldOut, held_out_predictions
 from comorbid.training import TrainConfig, fit
 
 FORMAT_VERSION = 1
@@ -51,6 +53,8 @@ class MultiLabelModel:
             :class:`comorbid.distributions.nonempty.NonEmpty`): ``True``, ``False``, or
             ``"auto"`` (the default: ``True`` when every training row has a label, as in
             clinical coding where every note gets a code).
+        heldout_folds: folds of the held-out stage that tunes decoders such as ``macro-f1``
+            (see :mod:`comorbid.heldout`); it runs only when such a decoder is asked for.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class MultiLabelModel:
         head_options: dict[str, Any] | None = None,
         encoder_options: dict[str, Any] | None = None,
         train: TrainConfig | None = None,
+        heldout_folds: int = DEFAULT_FOLDS,
         nonempty: bool | str = "auto",
     ):
         get_head(model)  # fail early on an unknown name
@@ -75,11 +80,28 @@ class MultiLabelModel:
         self.head = None
         self.label_names: list[str] = []
         self.history: dict[str, Any] = {}
+        self.heldout_folds = heldout_folds
+        #: decoder spec -> what it learned on held-out predictions (JSON), e.g. thresholds
+        self.decoder_states: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ training
-    def fit(self, dataset: MultiLabelDataset, progress: Progress | None = None, description: str = "training"):
+    def _fresh_copy(self) -> "MultiLabelModel":
+        """An untrained model of the same configuration."""
+        return MultiLabelModel(self.model_name, self.encoder_name, self.head_options, self.encoder_options,
+                               self.train_config, nonempty=self.nonempty, heldout_folds=self.heldout_folds)
+
+    def fit(self, dataset: MultiLabelDataset, progress: Progress | None = None, description: str = "training",
+            decoders: Sequence[str | Decoder] = ()):
+        """Train on ``dataset``; then tune the ``decoders`` that need held-out predictions.
+
+        Decoders with ``needs_fitting`` (``macro-f1``, ``micro-f1``) are fitted on out-of-fold
+        predictions of ``dataset`` (:meth:`held_out`), which costs ``heldout_folds`` extra
+        trainings; other decoders in the list cost nothing here.
+        """
         if len(dataset) == 0:
             raise ValueError("Cannot train on an empty dataset")
+        tuned = [get_decoder(spec) for spec in decoders]
+        tuned = [decoder.bind(list(dataset.label_names)) for decoder in tuned if decoder.needs_fitting]
         torch.manual_seed(self.train_config.seed)  # initial weights of encoder and head
         encoder_cls = get_encoder(self.encoder_name, dataset.is_text)
         head_cls = get_head(self.model_name)
@@ -100,6 +122,9 @@ class MultiLabelModel:
         self.head.prepare(dataset.labels, list(dataset.label_names))
         self.label_names = list(dataset.label_names)
         self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress, description)
+        self.decoder_states = {}
+        if tuned:
+            self.fit_decoders(tuned, self.held_out(dataset, progress, description))
         return self
 
     def _resolve_nonempty(self, labels: np.ndarray) -> bool:
@@ -111,6 +136,42 @@ class MultiLabelModel:
                 f"nonempty=True, but {len(empty_rows)} training rows have no label (the first is row {empty_rows[0]})"
             )
         return bool(self.nonempty)
+
+    def held_out(self, dataset: MultiLabelDataset, progress: Progress | None = None,
+                 description: str = "training") -> HeldOut | None:
+        """Out-of-fold predictions of ``dataset`` by fresh models of this configuration, seeded
+        by the training seed (``None`` for a dataset too small to split)."""
+
+        def train(part: MultiLabelDataset, fold: str):
+            return self._fresh_copy().fit(part, progress, f"{description}{fold}")
+
+        return held_out_predictions(train, dataset, self.heldout_folds, seed=self.train_config.seed)
+
+    def fit_decoders(self, decoders: Sequence[str | Decoder], heldout: HeldOut | None) -> None:
+        """Fit decoders on held-out predictions and keep their states (saved with the model).
+
+        With no held-out predictions (a tiny dataset) they are fitted on an empty set, which
+        gives their documented defaults (thresholds of 1/2).
+        """
+        m = len(self.label_names)
+        marginals = heldout.marginals if heldout is not None else np.zeros((0, m))
+        labels = heldout.labels if heldout is not None else np.zeros((0, m), dtype=np.int8)
+        for decoder in decoders:
+            decoder = get_decoder(decoder).bind(self.label_names)
+            self.decoder_states[decoder.spec] = decoder.fit(marginals, labels).state()
+
+    def decoder(self, spec: str | Decoder) -> Decoder:
+        """The decoder ``spec`` ready for this model: bound to its labels, its fitted state loaded."""
+        decoder = get_decoder(spec).bind(self.label_names)
+        if decoder.needs_fitting:
+            state = self.decoder_states.get(decoder.spec)
+            if state is None:
+                raise ValueError(
+                    f"The {decoder.spec} decoder needs thresholds tuned on held-out data, and this model has none: "
+                    f"train it with decoders=['{decoder.spec}'] (CLI: train --decode {decoder.spec})"
+                )
+            decoder.load_state(state)
+        return decoder
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
@@ -131,7 +192,8 @@ class MultiLabelModel:
 
     def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)) -> dict[str, np.ndarray]:
         """Label sets ``[N, M]`` (0/1 int8) for each decoder, keyed by the decoder's spec."""
-        chosen = {str(spec) if isinstance(spec, str) else spec.name: get_decoder(spec) for spec in decoders}
+        self._check_fitted()
+        chosen = {spec if isinstance(spec, str) else spec.spec: self.decoder(spec) for spec in decoders}
         parts: dict[str, list[np.ndarray]] = {name: [] for name in chosen}
         for dist in self.distributions(dataset_or_inputs):
             for name, decoder in chosen.items():
@@ -156,6 +218,8 @@ class MultiLabelModel:
             "encoder": self.encoder.config(),
             "train": self.train_config.to_dict(),
             "history": self.history,
+            "heldout_folds": self.heldout_folds,
+            "decoders": self.decoder_states,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -208,6 +272,7 @@ class MultiLabelModel:
             encoder_options=encoder_config["options"],
             train=TrainConfig(**config["train"]),
             nonempty=bool(config.get("nonempty", False)),
+            heldout_folds=int(config.get("heldout_folds", DEFAULT_FOLDS)),
         )
         model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
         model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"], **head_config["options"])
@@ -219,4 +284,8 @@ class MultiLabelModel:
         model.head.eval()
         model.label_names = list(config["label_names"])
         model.history = config.get("history", {})
+        states = config.get("decoders", {})
+        if not isinstance(states, dict) or not all(isinstance(v, dict) for v in states.values()):
+            raise ValueError(f"{config_path}: expected 'decoders' to map decoder names to their states")
+        model.decoder_states = states
         return model

@@ -1,9 +1,22 @@
-"""Decoders turn a joint label distribution into the label set that maximises an expected metric."""
+"""Decoders turn a joint label distribution into the label set that maximises an expected metric.
+
+A decoder is built from a spec string (``"hamming"``, ``"top-k=5"``, ``"mbr=icd-tree"``) by
+:func:`get_decoder`. Its life cycle, as :class:`comorbid.model.MultiLabelModel` drives it:
+
+1. ``bind(label_names)``: decoders whose cost depends on what the labels are (an ICD tree
+   distance, a cost file) read it here; the others ignore it.
+2. ``fit(marginals, labels)``: only decoders with ``needs_fitting`` (thresholds for corpus-level
+   metrics) learn from held-out predictions ``[N, M]``; ``state()`` is the JSON-able result,
+   saved in the model's ``config.json`` and restored with ``load_state``.
+3. ``decode(dist) -> [B, M]``; ``is_exact(dist)`` says whether that result is Bayes-optimal for
+   this distribution or an approximation (sampling, Monte Carlo marginals, a narrow beam).
+"""
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
+import numpy as np
 import torch
 
 from comorbid.distributions.base import JointLabelDistribution
@@ -12,12 +25,40 @@ from comorbid.distributions.base import JointLabelDistribution
 class Decoder:
     """Maps a distribution ``[B]`` over label sets to one label set per row, ``[B, M]`` of 0/1.
 
-    ``metric`` names the per-row utility (see ``comorbid.metrics.utility``) whose expectation the
-    decoder maximises; the conformance suite checks that by brute force for small M.
+    ``metric`` names what the decoder maximises: a per-row utility of
+    :mod:`comorbid.metrics.utility` (the conformance suite checks those by brute force for
+    small M), ``"precision@k"``, a corpus-level metric (``"macro-f1"``) or ``"-cost"``.
     """
 
     name: ClassVar[str]
-    metric: ClassVar[str]
+    metric: str
+    #: True for decoders that must be fitted on held-out predictions before decoding.
+    needs_fitting: ClassVar[bool] = False
+
+    @property
+    def spec(self) -> str:
+        """The string :func:`get_decoder` builds this decoder from."""
+        return self.name
+
+    def bind(self, label_names: Sequence[str]) -> "Decoder":
+        """Learn what the labels are (for label-dependent costs); returns ``self``."""
+        return self
+
+    def fit(self, marginals: np.ndarray, labels: np.ndarray) -> "Decoder":
+        """Tune on held-out marginals ``[N, M]`` and true labels ``[N, M]``; returns ``self``."""
+        return self
+
+    def state(self) -> dict[str, Any]:
+        """What ``fit`` learned, as plain JSON (empty for decoders that learn nothing)."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> "Decoder":
+        """Restore what :meth:`state` returned; returns ``self``."""
+        return self
+
+    def is_exact(self, dist: JointLabelDistribution) -> bool:
+        """Whether ``decode(dist)`` maximises the expected metric exactly (up to rounding)."""
+        return False
 
     def decode(self, dist: JointLabelDistribution) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -26,7 +67,7 @@ class Decoder:
         return self.decode(dist)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({self.spec!r})"
 
 
 #: name -> factory(argument string or None) -> Decoder. One line per decoder.
@@ -45,7 +86,7 @@ def get_decoder(spec: str | Decoder) -> Decoder:
     name = name.strip()
     if name not in DECODERS:
         raise ValueError(f"Unknown decoder {name!r}; expected one of: {', '.join(sorted(DECODERS))}")
-    return DECODERS[name](argument or None)
+    return DECODERS[name](argument.strip() or None)
 
 
 def parse_decoders(specs: str) -> list[str]:
@@ -56,3 +97,14 @@ def parse_decoders(specs: str) -> list[str]:
     for name in names:
         get_decoder(name)
     return names
+
+
+def no_argument(cls: type[Decoder]) -> Callable[[str | None], Decoder]:
+    """The factory of a decoder that takes no ``=argument``."""
+
+    def factory(argument: str | None) -> Decoder:
+        if argument is not None:
+            raise ValueError(f"The {cls.name} decoder takes no argument, got {argument!r}")
+        return cls()
+
+    return factory

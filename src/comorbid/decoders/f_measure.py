@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import torch
 
-from comorbid.decoders.base import Decoder, register
-from comorbid.distributions.base import JointLabelDistribution
 
 
 def gfm(count_marginals: torch.Tensor, prob_empty: torch.Tensor) -> torch.Tensor:
@@ -44,23 +42,3 @@ def gfm(count_marginals: torch.Tensor, prob_empty: torch.Tensor) -> torch.Tensor
     take = torch.arange(m, device=ranked.device)[None, :] < best_k[:, None]
     out = torch.zeros(b, m, dtype=torch.get_default_dtype(), device=ranked.device)
     return out.scatter_(1, ranked, take.to(out.dtype))
-
-
-class InstanceF1Decoder(Decoder):
-    """Maximises expected instance (example-based) F1 with GFM."""
-
-    name = "instance-f1"
-    metric = "instance-f1"
-
-    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
-        with torch.no_grad():
-            return gfm(dist.count_marginals(), dist.size_distribution()[:, 0])
-
-
-def _factory(argument: str | None) -> Decoder:
-    if argument is not None:
-        raise ValueError(f"The instance-f1 decoder takes no argument, got {argument!r}")
-    return InstanceF1Decoder()
-
-
-register("instance-f1", _factory)

@@ -87,6 +87,54 @@ def jaccard_utility(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _safe_ratio(intersection, y_hat.sum(-1) + y.sum(-1) - intersection)
 
 
+def utility_from_counts(
+    name: str, intersection: torch.Tensor, n_predicted: torch.Tensor, n_true: torch.Tensor, n_labels: int
+) -> torch.Tensor:
+    """The utility ``name`` from the three counts it depends on, elementwise.
+
+    Every utility here is a function of ``|a & b|``, ``|a|``, ``|b|`` (and ``M``), so a whole
+    candidates-by-samples table needs one matrix product (:func:`utility_table`) instead of a
+    ``[K, S, M]`` broadcast: what lets minimum-Bayes-risk decoding scale to many labels.
+
+    Args:
+        name: one of ``UTILITIES``.
+        intersection: ``|a & b|``, any shape.
+        n_predicted: ``|a|``, broadcastable with ``intersection``.
+        n_true: ``|b|``, broadcastable with ``intersection``.
+        n_labels: ``M``.
+
+    Returns:
+        Floating tensor of the broadcast shape.
+    """
+    _check_name(name)
+    i, a, b = (torch.as_tensor(t) for t in (intersection, n_predicted, n_true))
+    dtype = torch.promote_types(torch.promote_types(i.dtype, a.dtype), b.dtype)
+    dtype = dtype if dtype.is_floating_point else torch.get_default_dtype()
+    i, a, b = i.to(dtype), a.to(dtype), b.to(dtype)
+    if name == "hamming":
+        return 1.0 - (a + b - 2.0 * i) / max(n_labels, 1)
+    if name == "subset":
+        return ((i == a) & (i == b)).to(dtype)
+    if name == "instance-f1":
+        return _safe_ratio(2.0 * i, a + b)
+    return _safe_ratio(i, a + b - i)  # jaccard
+
+
+def utility_table(name: str, y_hat: torch.Tensor, y: torch.Tensor, n_labels: int | None = None) -> torch.Tensor:
+    """``u(y_hat_k, y_s)`` for every candidate and every sample, ``[K, S]``, by one matrix product.
+
+    Args:
+        name: one of ``UTILITIES``.
+        y_hat: ``[K, M']`` 0/1 candidates.
+        y: ``[S, M']`` 0/1 label sets.
+        n_labels: the full number of labels ``M`` when ``M'`` columns are a subset holding every
+            label that is set in any row (only ``"hamming"`` depends on it); default ``M'``.
+    """
+    y_hat, y = _as_float(y_hat, y)
+    m = y_hat.shape[-1] if n_labels is None else n_labels
+    return utility_from_counts(name, y_hat @ y.T, y_hat.sum(-1)[:, None], y.sum(-1)[None, :], m)
+
+
 #: Every utility by name; decoders and the conformance suite iterate over this.
 UTILITIES: dict[str, Utility] = {
     "hamming": hamming_utility,
