@@ -143,7 +143,10 @@ def make_model(config: Configuration, spec: DatasetSpec, seed: int) -> MultiLabe
     if options is None:
         options = encoder_options(spec)
     train = TrainConfig(seed=seed, **dict(config.train))
-    return MultiLabelModel(model=config.model, encoder=config.encoder, head_options=dict(config.head_options),
+    # "auto" is the dataset's shared featurisation (comorbid's own "auto" would pick the
+    # clinical encoder for texts)
+    encoder = config.encoder if config.encoder != "auto" else ("tfidf" if spec.features == "tfidf" else "mlp")
+    return MultiLabelModel(model=config.model, encoder=encoder, head_options=dict(config.head_options),
                            encoder_options=dict(options), train=train)
 
 

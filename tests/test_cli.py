@@ -56,7 +56,12 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["predict", "{tmp}", "{csv}", "--out", "{tmp}/p.csv"], "not a comorbid model directory"),
         (["train", "{csv}", "--out", "{tmp}/m", "--model", "chain", "--loss", "focal"], "independent model only"),
         (["frobnicate"], "No such command"),
-        (["cv", "{csv}", "--loss", "nope"], "Unknown loss 'nope'"),
+        (["cv", "{csv}", "--model", "independent", "--loss", "nope"], "Unknown loss 'nope'"),
+        (["cv", "{csv}", "--loss", "focal"], "independent model only"),
+        (["cv", "{csv}", "--head-option", "order"], "KEY=VALUE"),
+        (["cv", "{csv}", "--head-option", "order=sideways"], "Expected `order`"),
+        (["cv", "{csv}", "--penalty", "l3"], "--penalty must be one of l2, l1"),
+        (["cv", "{csv}", "--nonempty", "maybe"], "--nonempty must be auto, yes or no"),
         (["cv", "{csv}", "--decode", "hamming,mbr=missing.csv"], "icd-tree, one of"),
         (["cv", "{csv}", "--decode", "mbr"], "Expected ICD-9-CM or ICD-10-CM codes"),
         (["cv", "{csv}", "--decode", "macro-f1=x"], "macro-f1=FBR"),
@@ -79,7 +84,8 @@ def test_bad_input_exits_2_with_one_line(tiny_csv, tmp_path, capsys, argv, messa
 
 def test_cv_with_a_coupled_loss(tiny_csv, tmp_path, capsys):
     out = tmp_path / "cv.json"
-    code, _, _ = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--loss", "lsep", "--decode", "top-k=1", "--json", str(out))
+    code, _, _ = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--model", "independent", "--loss", "lsep",
+                     "--decode", "top-k=1", "--json", str(out))
     assert code == 0
     assert json.loads(out.read_text())["loss"] == "lsep"
 
@@ -110,3 +116,25 @@ def test_train_tunes_thresholds_for_predict_unless_told_not_to(tiny_csv, tmp_pat
     code, _, err = run(capsys, "predict", str(bare_dir), str(tiny_csv), "--decode", "macro-f1", "--out", str(predictions))
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "needs thresholds tuned on held-out data" in lines[0]
+
+
+def test_cv_defaults_to_the_clinical_chain_and_takes_head_options(tiny_csv, tmp_path, capsys):
+    out = tmp_path / "cv.json"
+    code, stdout, _ = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--head-option", "order=rare-first",
+                          "--head-option", "beam_size=8", "--penalty", "l2", "--nonempty", "no", "--json", str(out))
+    assert code == 0, stdout
+    result = json.loads(out.read_text())
+    assert result["model"] == "chain" and result["encoder"] == "auto"
+    assert result["head_options"] == {"order": "rare-first", "beam_size": 8}
+    assert "chain / subset" in stdout
+
+
+def test_train_records_the_resolved_encoder_and_its_training_defaults(tiny_csv, tmp_path, capsys):
+    assert run(capsys, "train", str(tiny_csv), "--out", str(tmp_path / "m"), "--decode", "none")[0] == 0
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model"] == "chain" and config["encoder"]["name"] == "clinical"
+    assert config["train"]["penalty"] == "l1"  # the clinical encoder's default
+    assert run(capsys, "train", str(tiny_csv), "--out", str(tmp_path / "m2"), "--decode", "none",
+               "--encoder", "tfidf", "--weight-decay", "0.001")[0] == 0
+    config = json.loads((tmp_path / "m2" / "config.json").read_text())
+    assert config["train"]["penalty"] == "l2" and config["train"]["weight_decay"] == 0.001

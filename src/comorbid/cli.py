@@ -20,7 +20,7 @@ from rich.table import Table
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import get_decoder, parse_decoders
 from comorbid.evaluation import REPORTED_METRICS, cross_validate, evaluate_predictions
-from comorbid.model import MultiLabelModel, train_config_for
+from comorbid.model import MultiLabelModel
 from comorbid.training import TrainConfig, new_progress
 
 from typer import Abort, Exit
@@ -44,10 +44,18 @@ class InputError(Exception):
 # ---------------------------------------------------------------------------- shared options
 DataArgument = typer.Argument(..., help="Data file (CMC .xml, .arff[.gz|.bz2], .csv, .jsonl) or a registered name.")
 LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
-ModelOption = typer.Option("independent", "--model", help="Joint label model: independent, chain, ...")
-EncoderOption = typer.Option("auto", "--encoder", help="auto (tfidf for text, mlp for features), tfidf, mlp, sentence, caml.")
+ModelOption = typer.Option(
+    "chain", "--model", help="Joint label model: chain, independent, chain-ensemble, mixture, powerset, ising.")
+EncoderOption = typer.Option(
+    "auto", "--encoder", help="auto (clinical for text, mlp for features), clinical, tfidf, mlp, sentence, caml.")
 LossOption = typer.Option(None, "--loss", help="Training loss of the independent model (see comorbid.losses).")
-WeightDecayOption = typer.Option(None, "--weight-decay", help="L2 penalty on the weights (default: TrainConfig's).")
+WeightDecayOption = typer.Option(
+    None, "--weight-decay", help="Strength of the weight penalty (default: the encoder's; see TrainConfig).")
+PenaltyOption = typer.Option(None, "--penalty", help="l1 or l2 (default: the encoder's: l1 for clinical, l2 otherwise).")
+HeadOptionOption = typer.Option(
+    None, "--head-option", help="KEY=VALUE option of the model, repeatable (order=rare-first, n_components=8).")
+NonemptyOption = typer.Option(
+    "auto", "--nonempty", help="Condition on at least one label: auto (when every training row has one), yes, no.")
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
 TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the text column.")
 LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
@@ -70,21 +78,46 @@ def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column:
                         id_column=id_column)
 
 
-def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int):
-    from comorbid.heads import get_head
+def _head_options(pairs: Optional[list[str]]) -> dict[str, Any]:
+    """``["order=rare-first", "n_components=8"]`` -> ``{"order": "rare-first", "n_components": 8}``
+    (values read as JSON when they are JSON, else kept as text)."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--head-option takes KEY=VALUE, got {pair!r}")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
 
-    head_options: dict[str, Any] = {}
+
+def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int,
+                penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto"):
+    from comorbid.heads import get_head
+    from comorbid.training import PENALTIES
+
+    head_options = _head_options(head_option)
     if loss is not None:
         if model != "independent":
             raise InputError(f"--loss applies to the independent model only, not to {model!r}")
         head_options["loss"] = loss
     get_head(model)
-    train = train_config_for(encoder, seed=seed)
+    train: dict[str, Any] = {"seed": seed}
     if weight_decay is not None:
         if weight_decay < 0:
             raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
-        train.weight_decay = weight_decay
-    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options, train=train)
+        train["weight_decay"] = weight_decay
+    if penalty is not None:
+        if penalty not in PENALTIES:
+            raise InputError(f"--penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
+        train["penalty"] = penalty
+    choices = {"auto": "auto", "yes": True, "no": False}
+    if nonempty not in choices:
+        raise InputError(f"--nonempty must be auto, yes or no, got {nonempty!r}")
+    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options, train=train,
+                                   nonempty=choices[nonempty])
 
 
 def _write_atomic(path: str, write) -> None:
@@ -135,6 +168,9 @@ def cv(
     decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help=DECODE_HELP),
     loss: Optional[str] = LossOption,
     weight_decay: Optional[float] = WeightDecayOption,
+    penalty: Optional[str] = PenaltyOption,
+    head_option: Optional[list[str]] = HeadOptionOption,
+    nonempty: str = NonemptyOption,
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -142,14 +178,15 @@ def cv(
 ):
     """Cross-validate one model with several decoders on the same folds."""
     decoders = parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed)
+    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model)
-    payload = {"model": model, "encoder": encoder, "loss": loss, "data": data, **result}
+    payload = {"model": model, "encoder": encoder, "loss": loss, "head_options": _head_options(head_option),
+               "data": data, **result}
     stdout.print(metrics_table(f"{dataset.name}: {model}, {folds}-fold CV (seed {seed}), mean ± std",
                                {f"{model} / {d}": v for d, v in result["metrics"].items()},
                                {f"{model} / {d}": v for d, v in result["std"].items()}))
@@ -165,6 +202,9 @@ def train(
     encoder: str = EncoderOption,
     loss: Optional[str] = LossOption,
     weight_decay: Optional[float] = WeightDecayOption,
+    penalty: Optional[str] = PenaltyOption,
+    head_option: Optional[list[str]] = HeadOptionOption,
+    nonempty: str = NonemptyOption,
     seed: int = SeedOption,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode",
@@ -176,7 +216,7 @@ def train(
 ):
     """Train a model on all of DATA and save it."""
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed)
+    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")

@@ -33,9 +33,10 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def train_config_for(encoder: str, **overrides: Any) -> TrainConfig:
+def train_config_for(encoder: str | None, **overrides: Any) -> TrainConfig:
     """A TrainConfig with ``encoder``'s recommended settings (``Encoder.train_defaults``, e.g.
-    CAML's smaller learning rate and patience), then ``overrides`` on top."""
+    CAML's smaller learning rate and patience, the clinical encoder's L1 penalty), then
+    ``overrides`` on top. ``None`` or ``"auto"``: TrainConfig's own defaults."""
     defaults = ENCODERS[encoder].train_defaults if encoder in ENCODERS else {}
     return TrainConfig(**{**defaults, **overrides})
 
@@ -44,11 +45,14 @@ class MultiLabelModel:
     """Composes an encoder and a head; trains, predicts with any decoder, saves and loads.
 
     Args:
-        model: head name (``independent``, ``chain``, ...; see ``comorbid.heads.HEADS``).
-        encoder: encoder name or ``"auto"`` (TF-IDF for texts, MLP for feature matrices).
+        model: head name (``chain``, the default, ``independent``, ...; see ``comorbid.heads.HEADS``).
+        encoder: encoder name or ``"auto"`` (the clinical bag of words for texts, the MLP for
+            feature matrices).
         head_options: keyword arguments of the head (e.g. ``{"loss": "focal"}``).
         encoder_options: keyword arguments of the encoder.
-        train: a :class:`TrainConfig`; default :func:`train_config_for` the encoder.
+        train: a :class:`TrainConfig`, or a dict of TrainConfig fields to set on top of the
+            encoder's recommended settings (:func:`train_config_for`, resolved once ``"auto"``
+            has picked the encoder), or ``None`` for those settings alone.
         nonempty: condition the distribution on at least one label (training and prediction;
             :class:`comorbid.distributions.nonempty.NonEmpty`): ``True``, ``False``, or
             ``"auto"`` (the default: ``True`` when every training row has a label, as in
@@ -59,11 +63,11 @@ class MultiLabelModel:
 
     def __init__(
         self,
-        model: str = "independent",
+        model: str = "chain",
         encoder: str = "auto",
         head_options: dict[str, Any] | None = None,
         encoder_options: dict[str, Any] | None = None,
-        train: TrainConfig | None = None,
+        train: TrainConfig | dict[str, Any] | None = None,
         heldout_folds: int = DEFAULT_FOLDS,
         nonempty: bool | str = "auto",
     ):
@@ -75,7 +79,8 @@ class MultiLabelModel:
         self.encoder_name = encoder
         self.head_options = dict(head_options or {})
         self.encoder_options = dict(encoder_options or {})
-        self.train_config = train or train_config_for(encoder)
+        self.train = train
+        self.train_config = self._train_config(encoder)
         self.encoder = None
         self.head = None
         self.label_names: list[str] = []
@@ -88,7 +93,12 @@ class MultiLabelModel:
     def _fresh_copy(self) -> "MultiLabelModel":
         """An untrained model of the same configuration."""
         return MultiLabelModel(self.model_name, self.encoder_name, self.head_options, self.encoder_options,
-                               self.train_config, nonempty=self.nonempty, heldout_folds=self.heldout_folds)
+                               self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds)
+
+    def _train_config(self, encoder: str) -> TrainConfig:
+        if isinstance(self.train, TrainConfig):
+            return self.train
+        return train_config_for(encoder, **(self.train or {}))
 
     def fit(self, dataset: MultiLabelDataset, progress: Progress | None = None, description: str = "training",
             decoders: Sequence[str | Decoder] = ()):
@@ -102,8 +112,9 @@ class MultiLabelModel:
             raise ValueError("Cannot train on an empty dataset")
         tuned = [get_decoder(spec) for spec in decoders]
         tuned = [decoder.bind(list(dataset.label_names)) for decoder in tuned if decoder.needs_fitting]
-        torch.manual_seed(self.train_config.seed)  # initial weights of encoder and head
         encoder_cls = get_encoder(self.encoder_name, dataset.is_text)
+        self.train_config = self._train_config(encoder_cls.name)
+        torch.manual_seed(self.train_config.seed)  # initial weights of encoder and head
         head_cls = get_head(self.model_name)
         if encoder_cls.per_label and not head_cls.accepts_per_label:
             takes = sorted(name for name, head in HEADS.items() if head.accepts_per_label)

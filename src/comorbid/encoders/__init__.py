@@ -16,9 +16,10 @@ ENCODERS: dict[str, type[Encoder]] = {
 
 
 def get_encoder(name: str, is_text: bool) -> type[Encoder]:
-    """The encoder class for ``name``; ``"auto"`` picks TF-IDF for texts and the MLP otherwise."""
+    """The encoder class for ``name``; ``"auto"`` picks the clinical bag of words for texts and
+    the MLP otherwise."""
     if name == "auto":
-        name = "tfidf" if is_text else "mlp"
+        name = "clinical" if is_text else "mlp"
     if name not in ENCODERS:
         raise ValueError(f"Unknown encoder {name!r}; expected auto or one of: {', '.join(sorted(ENCODERS))}")
     return ENCODERS[name]
