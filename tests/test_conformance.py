@@ -30,6 +30,8 @@ def test_enumeration(example, n_labels, scale):
     suite.check_count_marginals(dist, example.mc_tolerance)
     suite.check_mode(dist)
     suite.check_nonempty_mode(dist)
+    suite.check_tempered(dist)
+    suite.check_log_prob_nonempty(dist)
 
 
 @pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)

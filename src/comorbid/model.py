@@ -58,7 +58,11 @@ class MultiLabelModel:
             ``"auto"`` (the default: ``True`` when every training row has a label, as in
             clinical coding where every note gets a code).
         heldout_folds: folds of the held-out stage that tunes decoders such as ``macro-f1``
-            (see :mod:`comorbid.heldout`); it runs only when such a decoder is asked for.
+            and the temperature (see :mod:`comorbid.heldout`); it runs only when such a decoder
+            is asked for or ``calibrate`` is set.
+        calibrate: fit a temperature on the held-out stage (:mod:`comorbid.calibration`);
+            ``calibration`` then holds the temperature and the held-out NLL and ECE before
+            and after.
     """
 
     def __init__(
@@ -70,11 +74,14 @@ class MultiLabelModel:
         train: TrainConfig | dict[str, Any] | None = None,
         heldout_folds: int = DEFAULT_FOLDS,
         nonempty: bool | str = "auto",
+        calibrate: bool = False,
     ):
         get_head(model)  # fail early on an unknown name
         if nonempty not in (True, False, "auto"):
             raise ValueError(f"Expected nonempty True, False or 'auto', got {nonempty!r}")
         self.nonempty = nonempty
+        self.calibrate = calibrate
+        self.calibration: dict[str, Any] = {}
         self.model_name = model
         self.encoder_name = encoder
         self.head_options = dict(head_options or {})
@@ -91,7 +98,8 @@ class MultiLabelModel:
 
     # ------------------------------------------------------------------ training
     def _fresh_copy(self) -> "MultiLabelModel":
-        """An untrained model of the same configuration."""
+        """An untrained model of the same configuration (not calibrated: calibration is fitted
+        on such models' held-out predictions)."""
         return MultiLabelModel(self.model_name, self.encoder_name, self.head_options, self.encoder_options,
                                self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds)
 
@@ -134,8 +142,17 @@ class MultiLabelModel:
         self.label_names = list(dataset.label_names)
         self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress, description)
         self.decoder_states = {}
-        if tuned:
-            self.fit_decoders(tuned, self.held_out(dataset, progress, description))
+        self.calibration = {}
+        if tuned or self.calibrate:
+            heldout = self.held_out(dataset, progress, description)
+            if self.calibrate and heldout is not None:
+                from comorbid.calibration import fit_temperature
+
+                calibration = fit_temperature(heldout, dataset)
+                self.head.temperature = calibration.temperature
+                self.calibration = calibration.to_dict()
+            if tuned:
+                self.fit_decoders(tuned, heldout)
         return self
 
     def _resolve_nonempty(self, labels: np.ndarray) -> bool:
@@ -230,6 +247,8 @@ class MultiLabelModel:
             "train": self.train_config.to_dict(),
             "history": self.history,
             "heldout_folds": self.heldout_folds,
+            "temperature": self.head.temperature,
+            "calibration": self.calibration,
             "decoders": self.decoder_states,
         }
 
@@ -284,10 +303,13 @@ class MultiLabelModel:
             train=TrainConfig(**config["train"]),
             nonempty=bool(config.get("nonempty", False)),
             heldout_folds=int(config.get("heldout_folds", DEFAULT_FOLDS)),
+            calibrate=bool(config.get("calibration")),
         )
         model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
         model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"], **head_config["options"])
         model.head.nonempty = model.nonempty
+        model.head.temperature = float(config.get("temperature", 1.0))
+        model.calibration = dict(config.get("calibration", {}))
         tensors = load_file(str(weights_path))
         model.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in tensors.items() if k.startswith("encoder.")})
         model.head.load_state_dict({k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")})
