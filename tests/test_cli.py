@@ -138,3 +138,17 @@ def test_train_records_the_resolved_encoder_and_its_training_defaults(tiny_csv, 
                "--encoder", "tfidf", "--weight-decay", "0.001")[0] == 0
     config = json.loads((tmp_path / "m2" / "config.json").read_text())
     assert config["train"]["penalty"] == "l2" and config["train"]["weight_decay"] == 0.001
+
+
+def test_cv_and_train_with_calibration_and_an_ensemble(tiny_csv, tmp_path, capsys):
+    out = tmp_path / "cv.json"
+    code, _, err = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--model", "independent", "--calibrate",
+                       "--ensemble", "2", "--json", str(out))
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert len(result["ece"]) == 2 and all(0 <= e <= 1 for e in result["ece"])
+    assert all(c["temperature"] > 0 for c in result["calibration"])
+    assert "temperatures" in err
+    code, _, err = run(capsys, "train", str(tiny_csv), "--out", str(tmp_path / "m"), "--calibrate", "--decode", "none")
+    assert code == 0 and "calibration on" in err and "temperature" in err
+    assert run(capsys, "cv", str(tiny_csv), "--ensemble", "0")[0] == 2

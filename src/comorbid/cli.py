@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -54,6 +55,9 @@ WeightDecayOption = typer.Option(
 PenaltyOption = typer.Option(None, "--penalty", help="l1 or l2 (default: the encoder's: l1 for clinical, l2 otherwise).")
 HeadOptionOption = typer.Option(
     None, "--head-option", help="KEY=VALUE option of the model, repeatable (order=rare-first, n_components=8).")
+CalibrateOption = typer.Option(
+    False, "--calibrate", help="Fit a temperature on out-of-fold predictions (3 extra trainings).")
+EnsembleOption = typer.Option(1, "--ensemble", help="Bag this many models on bootstrap samples (1: one model).")
 NonemptyOption = typer.Option(
     "auto", "--nonempty", help="Condition on at least one label: auto (when every training row has one), yes, no.")
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
@@ -94,7 +98,8 @@ def _head_options(pairs: Optional[list[str]]) -> dict[str, Any]:
 
 
 def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int,
-                penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto"):
+                penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto",
+                calibrate: bool = False, ensemble: int = 1):
     from comorbid.heads import get_head
     from comorbid.training import PENALTIES
 
@@ -116,8 +121,10 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
     choices = {"auto": "auto", "yes": True, "no": False}
     if nonempty not in choices:
         raise InputError(f"--nonempty must be auto, yes or no, got {nonempty!r}")
+    if ensemble < 1:
+        raise InputError(f"--ensemble must be >= 1, got {ensemble}")
     return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options, train=train,
-                                   nonempty=choices[nonempty])
+                                   nonempty=choices[nonempty], calibrate=calibrate, ensemble=ensemble)
 
 
 def _write_atomic(path: str, write) -> None:
@@ -171,6 +178,8 @@ def cv(
     penalty: Optional[str] = PenaltyOption,
     head_option: Optional[list[str]] = HeadOptionOption,
     nonempty: str = NonemptyOption,
+    calibrate: bool = CalibrateOption,
+    ensemble: int = EnsembleOption,
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -178,7 +187,8 @@ def cv(
 ):
     """Cross-validate one model with several decoders on the same folds."""
     decoders = parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty)
+    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
+                             calibrate, ensemble)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
@@ -190,6 +200,9 @@ def cv(
     stdout.print(metrics_table(f"{dataset.name}: {model}, {folds}-fold CV (seed {seed}), mean ± std",
                                {f"{model} / {d}": v for d, v in result["metrics"].items()},
                                {f"{model} / {d}": v for d, v in result["std"].items()}))
+    temperatures = [c["temperature"] for c in result["calibration"] if c]
+    console.print(f"test-fold ECE of the marginals: {np.mean(result['ece']):.4f}"
+                  + (f"; temperatures {', '.join(f'{t:.2f}' for t in temperatures)}" if temperatures else ""))
     _write_json(json_out, payload)
 
 
@@ -205,6 +218,8 @@ def train(
     penalty: Optional[str] = PenaltyOption,
     head_option: Optional[list[str]] = HeadOptionOption,
     nonempty: str = NonemptyOption,
+    calibrate: bool = CalibrateOption,
+    ensemble: int = EnsembleOption,
     seed: int = SeedOption,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode",
@@ -216,7 +231,8 @@ def train(
 ):
     """Train a model on all of DATA and save it."""
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty)
+    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
+                             calibrate, ensemble)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
@@ -224,6 +240,10 @@ def train(
     with new_progress(transient=True) as progress:
         trained = make_model().fit(dataset, progress=progress, decoders=decoders)
     trained.save(out)
+    if trained.calibration:
+        c = trained.calibration
+        console.print(f"calibration on {c['rows']} held-out rows: temperature {c['temperature']:.3f}; "
+                      f"NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}; ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}")
     console.print(f"saved {model} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
 
 

@@ -8,6 +8,7 @@ model from someone else cannot run their code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,7 +25,8 @@ from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import Decoder, get_decoder
 from comorbid.distributions.base import JointLabelDistribution
 from comorbid.encoders import ENCODERS, get_encoder
-from comorbid.heads import HEADS, get_head
+from comorbid.heads import HEADS, BaggedHead, get_head
+from comorbid.heads.bagging import bootstrap_rows
 from comorbid.heldout import DEFAULT_FOLDS, HeldOut, held_out_predictions
 from comorbid.training import TrainConfig, fit
 
@@ -60,6 +62,10 @@ class MultiLabelModel:
         heldout_folds: folds of the held-out stage that tunes decoders such as ``macro-f1``
             and the temperature (see :mod:`comorbid.heldout`); it runs only when such a decoder
             is asked for or ``calibrate`` is set.
+        ensemble: train this many copies of the head, each on its own bootstrap sample of the
+            training rows, and predict their uniform mixture (bagging,
+            :mod:`comorbid.heads.bagging`; 1: a single model). Needs an encoder without
+            trainable parameters.
         calibrate: fit a temperature on the held-out stage (:mod:`comorbid.calibration`);
             ``calibration`` then holds the temperature and the held-out NLL and ECE before
             and after.
@@ -75,12 +81,16 @@ class MultiLabelModel:
         heldout_folds: int = DEFAULT_FOLDS,
         nonempty: bool | str = "auto",
         calibrate: bool = False,
+        ensemble: int = 1,
     ):
         get_head(model)  # fail early on an unknown name
         if nonempty not in (True, False, "auto"):
             raise ValueError(f"Expected nonempty True, False or 'auto', got {nonempty!r}")
         self.nonempty = nonempty
         self.calibrate = calibrate
+        if ensemble < 1:
+            raise ValueError(f"Expected ensemble >= 1 members, got {ensemble}")
+        self.ensemble = ensemble
         self.calibration: dict[str, Any] = {}
         self.model_name = model
         self.encoder_name = encoder
@@ -101,7 +111,8 @@ class MultiLabelModel:
         """An untrained model of the same configuration (not calibrated: calibration is fitted
         on such models' held-out predictions)."""
         return MultiLabelModel(self.model_name, self.encoder_name, self.head_options, self.encoder_options,
-                               self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds)
+                               self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds,
+                               ensemble=self.ensemble)
 
     def _train_config(self, encoder: str) -> TrainConfig:
         if isinstance(self.train, TrainConfig):
@@ -136,11 +147,18 @@ class MultiLabelModel:
         self.encoder_name = encoder_cls.name
         features = self.encoder.featurize(dataset.inputs)
         self.encoder.progress = None
-        self.head = head_cls(self.encoder.output_dim, dataset.n_labels, **self.head_options)
-        self.head.nonempty = self._resolve_nonempty(dataset.labels)
-        self.head.prepare(dataset.labels, list(dataset.label_names))
         self.label_names = list(dataset.label_names)
-        self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress, description)
+        if self.ensemble > 1:
+            self.head = BaggedHead(self.encoder.output_dim, dataset.n_labels, self.model_name, self.ensemble,
+                                   self.head_options)
+            self.head.nonempty = self._resolve_nonempty(dataset.labels)
+            self.history = self._fit_bagged(features, dataset, progress, description)
+        else:
+            self.head = head_cls(self.encoder.output_dim, dataset.n_labels, **self.head_options)
+            self.head.nonempty = self._resolve_nonempty(dataset.labels)
+            self.head.prepare(dataset.labels, self.label_names)
+            self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress,
+                               description)
         self.decoder_states = {}
         self.calibration = {}
         if tuned or self.calibrate:
@@ -154,6 +172,22 @@ class MultiLabelModel:
             if tuned:
                 self.fit_decoders(tuned, heldout)
         return self
+
+    def _fit_bagged(self, features: torch.Tensor, dataset: MultiLabelDataset, progress, description) -> dict:
+        """Train each member of the bagged head on its own bootstrap sample (the encoder is fixed)."""
+        if any(parameter.requires_grad for parameter in self.encoder.parameters()):
+            raise ValueError(
+                f"ensemble={self.ensemble} needs an encoder without trainable parameters (clinical, tfidf, "
+                f"sentence with hidden=0, mlp with hidden=[]); the {self.encoder_name} encoder has some"
+            )
+        histories = []
+        for index, member in enumerate(self.head.members):
+            rows = bootstrap_rows(len(dataset), index, self.train_config.seed)
+            member.prepare(dataset.labels[rows], self.label_names)
+            config = dataclasses.replace(self.train_config, seed=self.train_config.seed + index)
+            histories.append(fit(self.encoder, member, features[rows], dataset.labels[rows], config, progress,
+                                 f"{description} member {index + 1}/{self.ensemble}"))
+        return {"members": histories}
 
     def _resolve_nonempty(self, labels: np.ndarray) -> bool:
         empty_rows = np.flatnonzero(labels.sum(1) == 0) if labels.shape[1] else np.arange(len(labels))
@@ -247,6 +281,7 @@ class MultiLabelModel:
             "train": self.train_config.to_dict(),
             "history": self.history,
             "heldout_folds": self.heldout_folds,
+            "ensemble": self.ensemble,
             "temperature": self.head.temperature,
             "calibration": self.calibration,
             "decoders": self.decoder_states,
@@ -304,6 +339,7 @@ class MultiLabelModel:
             nonempty=bool(config.get("nonempty", False)),
             heldout_folds=int(config.get("heldout_folds", DEFAULT_FOLDS)),
             calibrate=bool(config.get("calibration")),
+            ensemble=int(config.get("ensemble", 1)),
         )
         model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
         model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"], **head_config["options"])
