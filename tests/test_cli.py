@@ -62,6 +62,7 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["cv", "{csv}", "--head-option", "order=sideways"], "Expected `order`"),
         (["cv", "{csv}", "--penalty", "l3"], "--penalty must be one of l2, l1"),
         (["cv", "{csv}", "--nonempty", "maybe"], "--nonempty must be auto, yes or no"),
+        (["cv", "{csv}", "--balance", "log"], "--balance must be one of none, sqrt, inverse"),
         (["cv", "{csv}", "--decode", "hamming,mbr=missing.csv"], "icd-tree, one of"),
         (["cv", "{csv}", "--decode", "mbr"], "Expected ICD-9-CM or ICD-10-CM codes"),
         (["cv", "{csv}", "--decode", "macro-f1=x"], "macro-f1=FBR"),
@@ -143,7 +144,7 @@ def test_train_records_the_resolved_encoder_and_its_training_defaults(tiny_csv, 
 def test_cv_and_train_with_calibration_and_an_ensemble(tiny_csv, tmp_path, capsys):
     out = tmp_path / "cv.json"
     code, _, err = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--model", "independent", "--calibrate",
-                       "--ensemble", "2", "--json", str(out))
+                       "--ensemble", "2", "--balance", "sqrt", "--json", str(out))
     assert code == 0, err
     result = json.loads(out.read_text())
     assert len(result["ece"]) == 2 and all(0 <= e <= 1 for e in result["ece"])

@@ -93,3 +93,28 @@ def test_ensemble_refuses_a_trainable_encoder_and_bad_sizes():
         MultiLabelModel("independent", encoder_options={"hidden": [4]}, ensemble=2).fit(data)
     with pytest.raises(ValueError, match="ensemble >= 1"):
         MultiLabelModel("independent", ensemble=0)
+
+
+def test_row_weights():
+    from comorbid.training import row_weights
+
+    labels = np.array([[1, 0], [1, 0], [1, 0], [1, 1], [0, 0]])
+    assert row_weights(labels, "none") is None
+    inverse = row_weights(labels, "inverse")
+    # rarest label of each row: a (4 rows), a, a, b (1 row), empty (1 row)
+    np.testing.assert_allclose(inverse / inverse[0], [1, 1, 1, 4, 4])
+    assert inverse.mean() == pytest.approx(1.0)
+    sqrt = row_weights(labels, "sqrt")
+    np.testing.assert_allclose(sqrt / sqrt[0], [1, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match="balance"):
+        row_weights(labels, "log")
+
+
+@pytest.mark.parametrize("model, head_options", [("chain", {}), ("independent", {"loss": "focal"})])
+def test_balanced_training_raises_the_rare_labels(model, head_options):
+    """Weighting rows with a rare label up raises that label's predicted probability."""
+    data = coded_dataset()
+    rare = int(np.argmin(np.where(data.labels.sum(0) > 0, data.labels.sum(0), 10**9)))
+    plain = MultiLabelModel(model, head_options=head_options).fit(data).marginals(data)[:, rare].mean()
+    balanced = MultiLabelModel(model, head_options=head_options, train={"balance": "inverse"}).fit(data)
+    assert balanced.marginals(data)[:, rare].mean() > plain

@@ -55,6 +55,8 @@ WeightDecayOption = typer.Option(
 PenaltyOption = typer.Option(None, "--penalty", help="l1 or l2 (default: the encoder's: l1 for clinical, l2 otherwise).")
 HeadOptionOption = typer.Option(
     None, "--head-option", help="KEY=VALUE option of the model, repeatable (order=rare-first, n_components=8).")
+BalanceOption = typer.Option(
+    None, "--balance", help="Weight training rows against label imbalance: none (default), sqrt, inverse.")
 CalibrateOption = typer.Option(
     False, "--calibrate", help="Fit a temperature on out-of-fold predictions (3 extra trainings).")
 EnsembleOption = typer.Option(1, "--ensemble", help="Bag this many models on bootstrap samples (1: one model).")
@@ -99,9 +101,9 @@ def _head_options(pairs: Optional[list[str]]) -> dict[str, Any]:
 
 def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int,
                 penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto",
-                calibrate: bool = False, ensemble: int = 1):
+                calibrate: bool = False, ensemble: int = 1, balance: Optional[str] = None):
     from comorbid.heads import get_head
-    from comorbid.training import PENALTIES
+    from comorbid.training import BALANCES, PENALTIES
 
     head_options = _head_options(head_option)
     if loss is not None:
@@ -114,6 +116,10 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
         if weight_decay < 0:
             raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
         train["weight_decay"] = weight_decay
+    if balance is not None:
+        if balance not in BALANCES:
+            raise InputError(f"--balance must be one of {', '.join(BALANCES)}, got {balance!r}")
+        train["balance"] = balance
     if penalty is not None:
         if penalty not in PENALTIES:
             raise InputError(f"--penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
@@ -180,6 +186,7 @@ def cv(
     nonempty: str = NonemptyOption,
     calibrate: bool = CalibrateOption,
     ensemble: int = EnsembleOption,
+    balance: Optional[str] = BalanceOption,
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -188,7 +195,7 @@ def cv(
     """Cross-validate one model with several decoders on the same folds."""
     decoders = parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble)
+                             calibrate, ensemble, balance)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
@@ -220,6 +227,7 @@ def train(
     nonempty: str = NonemptyOption,
     calibrate: bool = CalibrateOption,
     ensemble: int = EnsembleOption,
+    balance: Optional[str] = BalanceOption,
     seed: int = SeedOption,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode",
@@ -232,7 +240,7 @@ def train(
     """Train a model on all of DATA and save it."""
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble)
+                             calibrate, ensemble, balance)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
