@@ -63,6 +63,8 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["cv", "{csv}", "--penalty", "l3"], "--penalty must be one of l2, l1"),
         (["cv", "{csv}", "--nonempty", "maybe"], "--nonempty must be auto, yes or no"),
         (["cv", "{csv}", "--balance", "log"], "--balance must be one of none, sqrt, inverse"),
+        (["cv", "{csv}", "--encoder-option", "colour=blue"], "Bad option for the clinical encoder"),
+        (["cv", "{csv}", "--head-option", "colour=blue"], "Bad option for the chain model"),
         (["cv", "{csv}", "--decode", "hamming,mbr=missing.csv"], "icd-tree, one of"),
         (["cv", "{csv}", "--decode", "mbr"], "Expected ICD-9-CM or ICD-10-CM codes"),
         (["cv", "{csv}", "--decode", "macro-f1=x"], "macro-f1=FBR"),
@@ -122,11 +124,13 @@ def test_train_tunes_thresholds_for_predict_unless_told_not_to(tiny_csv, tmp_pat
 def test_cv_defaults_to_the_clinical_chain_and_takes_head_options(tiny_csv, tmp_path, capsys):
     out = tmp_path / "cv.json"
     code, stdout, _ = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--head-option", "order=rare-first",
+                          "--encoder-option", "char_ngram_range=null", "--encoder-option", "min_df=1",
                           "--head-option", "beam_size=8", "--penalty", "l2", "--nonempty", "no", "--json", str(out))
     assert code == 0, stdout
     result = json.loads(out.read_text())
     assert result["model"] == "chain" and result["encoder"] == "auto"
     assert result["head_options"] == {"order": "rare-first", "beam_size": 8}
+    assert result["encoder_options"] == {"char_ngram_range": None, "min_df": 1}
     assert "chain / subset" in stdout
 
 

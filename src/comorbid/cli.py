@@ -53,6 +53,8 @@ LossOption = typer.Option(None, "--loss", help="Training loss of the independent
 WeightDecayOption = typer.Option(
     None, "--weight-decay", help="Strength of the weight penalty (default: the encoder's; see TrainConfig).")
 PenaltyOption = typer.Option(None, "--penalty", help="l1 or l2 (default: the encoder's: l1 for clinical, l2 otherwise).")
+EncoderOptionOption = typer.Option(
+    None, "--encoder-option", help="KEY=VALUE option of the encoder, repeatable (min_df=1, char_ngram_range=null).")
 HeadOptionOption = typer.Option(
     None, "--head-option", help="KEY=VALUE option of the model, repeatable (order=rare-first, n_components=8).")
 BalanceOption = typer.Option(
@@ -84,14 +86,14 @@ def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column:
                         id_column=id_column)
 
 
-def _head_options(pairs: Optional[list[str]]) -> dict[str, Any]:
+def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[str, Any]:
     """``["order=rare-first", "n_components=8"]`` -> ``{"order": "rare-first", "n_components": 8}``
     (values read as JSON when they are JSON, else kept as text)."""
     options: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--head-option takes KEY=VALUE, got {pair!r}")
+            raise InputError(f"{flag} takes KEY=VALUE, got {pair!r}")
         try:
             options[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -101,11 +103,13 @@ def _head_options(pairs: Optional[list[str]]) -> dict[str, Any]:
 
 def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int,
                 penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto",
-                calibrate: bool = False, ensemble: int = 1, balance: Optional[str] = None):
+                calibrate: bool = False, ensemble: int = 1, balance: Optional[str] = None,
+                encoder_option: Optional[list[str]] = None):
     from comorbid.heads import get_head
     from comorbid.training import BALANCES, PENALTIES
 
-    head_options = _head_options(head_option)
+    head_options = _options(head_option)
+    encoder_options = _options(encoder_option, "--encoder-option")
     if loss is not None:
         if model != "independent":
             raise InputError(f"--loss applies to the independent model only, not to {model!r}")
@@ -129,7 +133,8 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
         raise InputError(f"--nonempty must be auto, yes or no, got {nonempty!r}")
     if ensemble < 1:
         raise InputError(f"--ensemble must be >= 1, got {ensemble}")
-    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options, train=train,
+    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options,
+                                   encoder_options=encoder_options, train=train,
                                    nonempty=choices[nonempty], calibrate=calibrate, ensemble=ensemble)
 
 
@@ -187,6 +192,7 @@ def cv(
     calibrate: bool = CalibrateOption,
     ensemble: int = EnsembleOption,
     balance: Optional[str] = BalanceOption,
+    encoder_option: Optional[list[str]] = EncoderOptionOption,
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -195,14 +201,15 @@ def cv(
     """Cross-validate one model with several decoders on the same folds."""
     decoders = parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble, balance)
+                             calibrate, ensemble, balance, encoder_option)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model)
-    payload = {"model": model, "encoder": encoder, "loss": loss, "head_options": _head_options(head_option),
+    payload = {"model": model, "encoder": encoder, "loss": loss, "head_options": _options(head_option),
+               "encoder_options": _options(encoder_option, "--encoder-option"),
                "data": data, **result}
     stdout.print(metrics_table(f"{dataset.name}: {model}, {folds}-fold CV (seed {seed}), mean ± std",
                                {f"{model} / {d}": v for d, v in result["metrics"].items()},
@@ -228,6 +235,7 @@ def train(
     calibrate: bool = CalibrateOption,
     ensemble: int = EnsembleOption,
     balance: Optional[str] = BalanceOption,
+    encoder_option: Optional[list[str]] = EncoderOptionOption,
     seed: int = SeedOption,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode",
@@ -240,7 +248,7 @@ def train(
     """Train a model on all of DATA and save it."""
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble, balance)
+                             calibrate, ensemble, balance, encoder_option)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")

@@ -43,6 +43,14 @@ def train_config_for(encoder: str | None, **overrides: Any) -> TrainConfig:
     return TrainConfig(**{**defaults, **overrides})
 
 
+def _build(cls, kind: str, *args, **options):
+    """``cls(*args, **options)``, with a wrong option name reported as a ValueError."""
+    try:
+        return cls(*args, **options)
+    except TypeError as error:
+        raise ValueError(f"Bad option for the {cls.name} {kind}: {error}") from None
+
+
 class MultiLabelModel:
     """Composes an encoder and a head; trains, predicts with any decoder, saves and loads.
 
@@ -141,7 +149,7 @@ class MultiLabelModel:
                 f"The {encoder_cls.name} encoder gives per-label features [B, M, d], which the "
                 f"{head_cls.name} model does not take; use one of: {', '.join(takes)}"
             )
-        self.encoder = encoder_cls(**self.encoder_options)
+        self.encoder = _build(encoder_cls, "encoder", **self.encoder_options)
         self.encoder.progress = progress
         self.encoder.fit(dataset.inputs, dataset.labels)
         self.encoder_name = encoder_cls.name
@@ -154,7 +162,7 @@ class MultiLabelModel:
             self.head.nonempty = self._resolve_nonempty(dataset.labels)
             self.history = self._fit_bagged(features, dataset, progress, description)
         else:
-            self.head = head_cls(self.encoder.output_dim, dataset.n_labels, **self.head_options)
+            self.head = _build(head_cls, "model", self.encoder.output_dim, dataset.n_labels, **self.head_options)
             self.head.nonempty = self._resolve_nonempty(dataset.labels)
             self.head.prepare(dataset.labels, self.label_names)
             self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress,
