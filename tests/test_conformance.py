@@ -12,12 +12,7 @@ SIZES = [1, 2, 5, 8]
 SCALES = [0.3, 1.0, 4.0]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)

@@ -267,6 +267,14 @@ def _load_model(model_dir: str) -> MultiLabelModel:
     return MultiLabelModel.load(model_dir)
 
 
+def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options):
+    """The one decoder of ``--decode``, the saved model and the data of ``predict``/``report``."""
+    decoders = parse_decoders(decode)
+    if len(decoders) != 1:
+        raise InputError(f"--decode takes one decoder for {command}, got {len(decoders)}")
+    return decoders, _load_model(model_dir), _load(data, *data_options)
+
+
 @app.command()
 def predict(
     model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
@@ -284,13 +292,10 @@ def predict(
     id_column: Optional[str] = IdColumnOption,
 ):
     """Write the predicted label set of every row of DATA, in input order."""
-    decoders = parse_decoders(decode)
-    if len(decoders) != 1:
-        raise InputError(f"--decode takes one decoder for predict, got {len(decoders)}")
     if top_words < 1:
         raise InputError(f"--top-words must be >= 1, got {top_words}")
-    trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
+                                                             labels_column, id_column)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     predictions = trained.predict(dataset, decoders)[decoders[0]]
@@ -327,13 +332,10 @@ def report(
     """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
     from comorbid.report import model_report, write_atomic
 
-    decoders = parse_decoders(decode)
-    if len(decoders) != 1:
-        raise InputError(f"--decode takes one decoder for report, got {len(decoders)}")
     if bins < 1:
         raise InputError(f"--bins must be >= 1, got {bins}")
-    trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, labels, text_column,
+                                                             labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
     write_atomic(out, model_report(trained, dataset, decoders[0], bins=bins))
