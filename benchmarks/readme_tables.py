@@ -36,11 +36,10 @@ def rows_for(table: str) -> list[list[str]]:
     if table == "models":
         return [["--model", model, "--decode", ALL_DECODERS] for model in MODELS]
     if table == "losses":
-        return [["--model", "independent", "--loss", loss, "--decode", "hamming,instance-f1,micro-f1"]
+        return [["--model", "independent", "--loss", loss, "--decode", "hamming,subset,instance-f1"]
                 for loss in LOSSES]
     decode = ["--decode", "hamming,subset,instance-f1"]
-    return [
-        decode,
+    return [  # the defaults themselves are the `--model chain` rows of the models table
         ["--calibrate", *decode],
         ["--ensemble", "5", *decode],
         ["--balance", "sqrt", *decode],
@@ -73,10 +72,16 @@ def parse(flags: list[str]) -> dict:
     return options
 
 
-def run(table: str, data: Path) -> None:
+def run(table: str, data: Path, only: str | None = None) -> None:
+    """Run the table's rows (those whose flags contain ``only``, if given), keeping the rows of an
+    earlier run of the same table that are not rerun, so a long table can be filled in parts."""
     dataset = read_cmc_xml(data)
-    results = []
+    previous = RESULTS / f"readme_{table}.json"
+    results = json.loads(previous.read_text()) if previous.exists() else []
     for flags in rows_for(table):
+        if only is not None and only not in flags:
+            continue
+        results = [r for r in results if r["flags"] != flags]
         options = parse(flags)
         decoders = options.pop("decode").split(",")
         make_model = _make_model(options["model"], options["encoder"], options["loss"], options["weight_decay"],
@@ -87,6 +92,8 @@ def run(table: str, data: Path) -> None:
         result = cross_validate(dataset, make_model, decoders, 5, options["seed"])
         command = "comorbid cv " + shlex.join([str(data.name), *flags])
         results.append({"command": command, "flags": flags, "wall_s": time.perf_counter() - start, **result})
+        order = [shlex.join(f) for f in rows_for(table)]
+        results.sort(key=lambda r: order.index(shlex.join(r["flags"])) if shlex.join(r["flags"]) in order else len(order))
         print(f"{command}: {time.perf_counter() - start:.0f} s", flush=True)
         write(table, results)
 
@@ -109,9 +116,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=["models", "losses", "options"])
     parser.add_argument("--data", type=Path, default=None, help="the CMC 2007 training XML")
+    parser.add_argument("--only", default=None, help="run only the rows with this flag value (e.g. a model name)")
     args = parser.parse_args()
     data = args.data or (data_root() or Path("../shared/data")) / "cmc2007" / "2007ChallengeTrainData.xml"
-    run(args.table, data)
+    run(args.table, data, args.only)
 
 
 if __name__ == "__main__":
