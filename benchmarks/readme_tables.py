@@ -8,6 +8,10 @@ JSON. Run from the repository root:
     python -m benchmarks.readme_tables losses    # independent head x loss -> results/readme_losses.{json,md}
     python -m benchmarks.readme_tables options   # calibration, bagging, balance, orders, seeds
                                                  #                          -> results/readme_options.{json,md}
+    python -m benchmarks.readme_tables readme    # copy the tables into README.md (between its markers)
+
+A long table can be filled in parts: ``--only chain`` runs the rows whose flags hold ``chain``
+and keeps the other rows of the earlier run.
 
 The data is read from ``$COMORBID_DATA`` or ``../shared/data`` (``cmc2007/2007ChallengeTrainData.xml``).
 """
@@ -16,15 +20,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import time
 from pathlib import Path
 
 from comorbid.cli import _make_model
 from comorbid.data import data_root, read_cmc_xml
+from comorbid.demo import DECODERS as DEMO_DECODERS, MODELS as DEMO_MODELS
 from comorbid.evaluation import REPORTED_METRICS, cross_validate
 
 RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parent.parent / "README.md"
+DATA = "$COMORBID_DATA/cmc2007/2007ChallengeTrainData.xml"
 ALL_DECODERS = "hamming,subset,instance-f1,jaccard,top-k=1,micro-f1,macro-f1,mbr"
 MODELS = ["independent", "chain", "chain-ensemble", "mixture", "powerset", "ising"]
 LOSSES = ["bce", "focal", "asymmetric", "bp_mll", "lsep", "zlpr", "pairwise_hinge", "sigmoid_f1", "soft_jaccard",
@@ -101,25 +109,89 @@ def run(table: str, data: Path, only: str | None = None) -> None:
 def write(table: str, results: list[dict]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"readme_{table}.json").write_text(json.dumps(results, indent=1))
-    lines = [f"| flags | decoder | {' | '.join(REPORTED_METRICS)} | train s (5 folds) |",
+    (RESULTS / f"readme_{table}.md").write_text(markdown(results) + "\n")
+
+
+def _cell(mean: float, std: float, digits: int) -> str:
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def shown_flags(flags: list[str], hide: tuple[str, ...] = ()) -> str:
+    """The row's flags without its decoder list (every decoder has a line of its own)."""
+    kept, it = [], iter(flags)
+    for flag in it:
+        if flag == "--decode":
+            next(it)
+        elif flag in hide:
+            next(it)
+        else:
+            kept.append(flag)
+    return " ".join(kept) or "(defaults)"
+
+
+def markdown(results: list[dict], hide: tuple[str, ...] = ()) -> str:
+    lines = [f"| flags | decoder | {' | '.join(m.replace('_', ' ') for m in REPORTED_METRICS)} | train s (5 folds) |",
              "|---|---|" + "---:|" * (len(REPORTED_METRICS) + 1)]
     for result in results:
-        flags = " ".join(f for f in result["flags"] if f != "--decode" and "," not in f and f not in
-                         ("hamming", "subset", "instance-f1")) or "(defaults)"
+        flags = shown_flags(result["flags"], hide)
         for decoder, metrics in result["metrics"].items():
-            cells = [f"{metrics[m]:.3f} ± {result['std'][decoder][m]:.3f}" for m in REPORTED_METRICS]
+            cells = [_cell(metrics[m], result["std"][decoder][m], 4 if m == "hamming_loss" else 3) for m in REPORTED_METRICS]
             lines.append(f"| `{flags}` | {decoder} | {' | '.join(cells)} | {sum(result['train_s']):.0f} |")
-    (RESULTS / f"readme_{table}.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def readme_blocks() -> dict[str, str]:
+    """The README's CMC blocks, from the tables' JSON: ``demo`` (what ``make demo`` prints: the
+    independent and chain rows of the models table, three decoders), ``defaults`` (the chain rows of the models
+    table, which are the CLI's defaults), ``models``, ``losses`` and ``options``."""
+    blocks = {}
+    for table in ("models", "losses", "options"):
+        path = RESULTS / f"readme_{table}.json"
+        if not path.is_file():
+            continue
+        results = json.loads(path.read_text())
+        regenerate = f"Regenerate: `python -m benchmarks.readme_tables {table}`."
+        if table == "models":
+            demo = [{**r, "metrics": {d: r["metrics"][d] for d in DEMO_DECODERS}} for r in results
+                    if r["flags"][0] == "--model" and r["flags"][1] in DEMO_MODELS]
+            if demo:
+                blocks["demo"] = (markdown(demo) + "\n\nThese are rows of the models table below (same folds, same "
+                                  f"models); `make demo` prints the same numbers. {regenerate}")
+            defaults = [r for r in results if r["flags"][:2] == ["--model", "chain"]]
+            if defaults:
+                decode = defaults[0]["flags"][defaults[0]["flags"].index("--decode") + 1]
+                blocks["defaults"] = (f"`comorbid cv {DATA} --decode {decode}` (no model flags: the defaults)\n\n"
+                                      + markdown(defaults, hide=("--model",)) + "\n\n" + regenerate)
+        blocks[table] = (f"Each row: `comorbid cv {DATA} FLAGS --decode DECODERS` (5 folds, seed 0 unless the flags "
+                         f"say otherwise; mean ± std over folds; train s: the 5 folds' training time on the "
+                         f"shared 2-core machine).\n\n" + markdown(results) + "\n\n" + regenerate)
+    return blocks
+
+
+def update_readme(readme: Path = README) -> list[str]:
+    """Replace each block between ``<!-- cmc:NAME:start -->`` and ``<!-- cmc:NAME:end -->``."""
+    text, done = readme.read_text(), []
+    for name, block in readme_blocks().items():
+        start, end = f"<!-- cmc:{name}:start -->", f"<!-- cmc:{name}:end -->"
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+        if pattern.search(text):
+            text = pattern.sub(lambda _: f"{start}\n{block}\n{end}", text)
+            done.append(name)
+    readme.write_text(text)
+    return done
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", choices=["models", "losses", "options"])
+    parser.add_argument("table", choices=["models", "losses", "options", "readme"])
     parser.add_argument("--data", type=Path, default=None, help="the CMC 2007 training XML")
     parser.add_argument("--only", default=None, help="run only the rows with this flag value (e.g. a model name)")
     args = parser.parse_args()
     data = args.data or (data_root() or Path("../shared/data")) / "cmc2007" / "2007ChallengeTrainData.xml"
-    run(args.table, data, args.only)
+    if args.table == "readme":
+        print("README blocks updated:", ", ".join(update_readme()) or "none")
+    else:
+        run(args.table, data, args.only)
 
 
 if __name__ == "__main__":
