@@ -1,10 +1,12 @@
-"""Cross-validate one joint model with non-default head options (which the CLI does not take).
+"""Cross-validate one joint model with head options: how the variant rows of docs/models.md were first measured.
 
-Same folds, training and decoders as ``comorbid cv DATA --model NAME``; prints subset accuracy
-and instance F1 for each decoder and writes the full result as JSON.
+Superseded by ``comorbid cv DATA --model NAME --head-option KEY=VALUE --json OUT`` (same folds and
+decoders), and kept because ``benchmarks/results/cmc_joint_models.json`` names it. Unlike the
+CLI it trains with a bare ``TrainConfig(seed=...)`` (not the encoder's training defaults: the
+clinical encoder's L1 penalty is not applied), leaves ``nonempty`` at ``auto`` and uses one
+torch thread; the docs restate those rows as CLI commands with the flags of that time.
 
     PYTHONPATH=src python benchmarks/cmc_variants.py --model mixture --option n_components=4
-    PYTHONPATH=src python benchmarks/cmc_variants.py --model chain --option order=frequency
 """
 
 from __future__ import annotations
