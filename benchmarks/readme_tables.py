@@ -10,8 +10,8 @@ JSON. Run from the repository root:
                                                  #                          -> results/readme_options.{json,md}
     python -m benchmarks.readme_tables readme    # copy the tables into README.md (between its markers)
 
-A long table can be filled in parts: ``--only chain`` runs the rows whose flags hold ``chain``
-and keeps the other rows of the earlier run.
+A long table can be filled in parts: ``--only chain ising`` runs the rows whose flags hold
+``chain`` or ``ising`` and keeps the other rows of the earlier run.
 
 The data is read from ``$COMORBID_DATA`` or ``../shared/data`` (``cmc2007/2007ChallengeTrainData.xml``).
 """
@@ -57,6 +57,7 @@ def rows_for(table: str) -> list[list[str]]:
         ["--seed", "2", *decode],
         ["--encoder", "tfidf", *decode],
         ["--encoder-option", "char_ngram_range=null", *decode],
+        ["--encoder-option", 'clinical={"negated": "keep", "uncertain": "keep"}', *decode],
         ["--penalty", "l2", *decode],
         ["--nonempty", "no", *decode],
     ]
@@ -80,14 +81,14 @@ def parse(flags: list[str]) -> dict:
     return options
 
 
-def run(table: str, data: Path, only: str | None = None) -> None:
-    """Run the table's rows (those whose flags contain ``only``, if given), keeping the rows of an
+def run(table: str, data: Path, only: list[str] | None = None) -> None:
+    """Run the table's rows (those with a flag in ``only``, if given), keeping the rows of an
     earlier run of the same table that are not rerun, so a long table can be filled in parts."""
     dataset = read_cmc_xml(data)
     previous = RESULTS / f"readme_{table}.json"
     results = json.loads(previous.read_text()) if previous.exists() else []
     for flags in rows_for(table):
-        if only is not None and only not in flags:
+        if only and not set(only) & set(flags):
             continue
         results = [r for r in results if r["flags"] != flags]
         options = parse(flags)
@@ -185,7 +186,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", choices=["models", "losses", "options", "readme"])
     parser.add_argument("--data", type=Path, default=None, help="the CMC 2007 training XML")
-    parser.add_argument("--only", default=None, help="run only the rows with this flag value (e.g. a model name)")
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="run only the rows with one of these flags or flag values (e.g. a model name)")
     args = parser.parse_args()
     data = args.data or (data_root() or Path("../shared/data")) / "cmc2007" / "2007ChallengeTrainData.xml"
     if args.table == "readme":
