@@ -21,7 +21,8 @@ from comorbid.data import MultiLabelDataset  # noqa: E402
 from comorbid.data.synthetic import dependent_label_problem, synthetic_coding_set  # noqa: E402
 
 FEATURES = DatasetSpec("tiny", "tiny features", "", "standardised", "five synthetic features, standardised")
-TEXT = DatasetSpec("tinytext", "tiny text", "", "tfidf", "TF-IDF of word unigrams", tfidf_options={"ngram_range": (1, 1)})
+TEXT = DatasetSpec("tinytext", "tiny text", "", "tfidf", "TF-IDF of word unigrams", text_options={"ngram_range": (1, 1)})
+CLINICAL = DatasetSpec("tinyclinical", "tiny clinical", "", "clinical", "the clinical encoder's features")
 QUICK = [
     Configuration("independent linear", "independent", ("hamming", "subset", "instance-f1"), "features",
                   encoder_options={"hidden": []}, train={"weight_decay": 1e-2}),
@@ -100,6 +101,45 @@ def test_text_dataset_peers_get_our_features(tmp_path):
     _check_schema(result, 2)
     assert {row["method"] for row in result["rows"] if row["kind"] == "ours" and "selected_for" not in row} == {
         "independent text / hamming", "independent text / instance-f1"}
+
+
+@pytest.mark.slow
+def test_clinical_dataset_peers_get_our_features(tmp_path):
+    dataset = synthetic_coding_set(n=90, seed=3)
+    train, test = dataset.subset(np.arange(60)), dataset.subset(np.arange(60, 90))
+    clinical = Configuration("chain clinical", "chain", ("hamming", "subset"), "clinical", train={"max_iterations": 20})
+    model = compare.make_model(clinical, CLINICAL, seed=0)
+    model.fit(train)
+    # the encoder's own training defaults (L1) under the configuration's settings
+    assert model.encoder_name == "clinical"
+    assert model.train_config.penalty == "l1" and model.train_config.max_iterations == 20
+    X_train, X_test = compare.featurise(CLINICAL, train, test)
+    assert sp.issparse(X_train) and X_train.shape == (60, model.encoder.output_dim)
+    # words and characters side by side, exactly what our model sees
+    assert model.encoder.output_dim > len(model.encoder.vectorizer.vocabulary_)
+    np.testing.assert_array_equal(X_test.toarray(), model.encoder.featurize(test.inputs).numpy())
+    assert set(np.unique(X_train.data)) == {1.0}  # binary features
+    peers = [p for p in PEERS if p.name == "lp-svc"]
+    result = compare.run_dataset(dataset, CLINICAL, QUICK + [clinical], peers, n_folds=2, seed=0, log=lambda line: None)
+    _check_schema(result, 2)
+    ours = {row["method"] for row in result["rows"] if row["kind"] == "ours" and "selected_for" not in row}
+    # text configurations run on any text featurisation; clinical-only ones only on clinical
+    assert ours == {"independent text / hamming", "independent text / instance-f1", "chain clinical / hamming",
+                    "chain clinical / subset"}
+    assert "lp-svc" in {row["method"] for row in result["rows"]}
+    assert all(row["features"] == "shared" for row in result["rows"] if row["method"] in ours)
+
+
+def test_configurations_run_on_their_featurisation():
+    clinical = Configuration("c", "chain", ("hamming",), "clinical")
+    tfidf = Configuration("t", "chain", ("hamming",), "tfidf")
+    assert clinical.runs_on(CLINICAL) and not clinical.runs_on(TEXT) and not clinical.runs_on(FEATURES)
+    assert tfidf.runs_on(TEXT) and not tfidf.runs_on(CLINICAL)
+    assert QUICK[2].runs_on(TEXT) and QUICK[2].runs_on(CLINICAL) and not QUICK[2].runs_on(FEATURES)
+    assert compare.own_features(Configuration("o", "chain", ("hamming",), "text", encoder="tfidf"), CLINICAL)
+    assert not compare.own_features(clinical, CLINICAL)
+    with pytest.raises(ValueError, match="features"):
+        DatasetSpec("bad", "bad", "", "words", "unknown featurisation")
 
 
 def test_words_as_text():
