@@ -63,3 +63,12 @@ def tiny_csv(tmp_path) -> Path:
         for row_id, text, labels in tiny_text_rows():
             writer.writerow([row_id, text, ";".join(labels)])
     return path
+
+
+@pytest.fixture
+def float64():
+    """Run a test in float64 (exactness checks against enumeration), then restore the default."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

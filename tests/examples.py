@@ -14,6 +14,7 @@ from comorbid.distributions import IndependentBernoulli, all_label_sets
 from comorbid.distributions.chain import ChainBernoulli
 from comorbid.distributions.nonempty import NonEmpty
 from comorbid.distributions.chain_ensemble import ChainEnsemble
+from comorbid.distributions.ensemble import UniformMixture
 from comorbid.distributions.ising import IsingLabels
 from comorbid.distributions.mixture import BernoulliMixture
 from comorbid.distributions.powerset import LabelPowerset
@@ -138,6 +139,11 @@ DISTRIBUTIONS = [
         lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, m, m, scale=min(s, 1.0))),
         lambda u, c: IsingLabels(u, c, inference="gibbs", n_mc_samples=4000, gibbs_sweeps=24),
         mc_tolerance=0.03,
+    ),
+    DistributionExample(  # what a bagged model predicts: members of any kind
+        "uniform-mixture-of-independent-and-chain",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, b, m, scale=s), _normal(g, m, m, scale=2 * s)),
+        lambda u1, u2, a: UniformMixture([IndependentBernoulli(u1), ChainBernoulli(u2, a)]),
     ),
     DistributionExample(
         "nonempty-independent",

@@ -62,6 +62,9 @@ def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
         (["cv", "{csv}", "--head-option", "order=sideways"], "Expected `order`"),
         (["cv", "{csv}", "--penalty", "l3"], "--penalty must be one of l2, l1"),
         (["cv", "{csv}", "--nonempty", "maybe"], "--nonempty must be auto, yes or no"),
+        (["cv", "{csv}", "--balance", "log"], "--balance must be one of none, sqrt, inverse"),
+        (["cv", "{csv}", "--encoder-option", "colour=blue"], "Bad option for the clinical encoder"),
+        (["cv", "{csv}", "--head-option", "colour=blue"], "Bad option for the chain model"),
         (["cv", "{csv}", "--decode", "hamming,mbr=missing.csv"], "icd-tree, one of"),
         (["cv", "{csv}", "--decode", "mbr"], "Expected ICD-9-CM or ICD-10-CM codes"),
         (["cv", "{csv}", "--decode", "macro-f1=x"], "macro-f1=FBR"),
@@ -121,11 +124,13 @@ def test_train_tunes_thresholds_for_predict_unless_told_not_to(tiny_csv, tmp_pat
 def test_cv_defaults_to_the_clinical_chain_and_takes_head_options(tiny_csv, tmp_path, capsys):
     out = tmp_path / "cv.json"
     code, stdout, _ = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--head-option", "order=rare-first",
+                          "--encoder-option", "char_ngram_range=null", "--encoder-option", "min_df=1",
                           "--head-option", "beam_size=8", "--penalty", "l2", "--nonempty", "no", "--json", str(out))
     assert code == 0, stdout
     result = json.loads(out.read_text())
     assert result["model"] == "chain" and result["encoder"] == "auto"
     assert result["head_options"] == {"order": "rare-first", "beam_size": 8}
+    assert result["encoder_options"] == {"char_ngram_range": None, "min_df": 1}
     assert "chain / subset" in stdout
 
 
@@ -138,3 +143,17 @@ def test_train_records_the_resolved_encoder_and_its_training_defaults(tiny_csv, 
                "--encoder", "tfidf", "--weight-decay", "0.001")[0] == 0
     config = json.loads((tmp_path / "m2" / "config.json").read_text())
     assert config["train"]["penalty"] == "l2" and config["train"]["weight_decay"] == 0.001
+
+
+def test_cv_and_train_with_calibration_and_an_ensemble(tiny_csv, tmp_path, capsys):
+    out = tmp_path / "cv.json"
+    code, _, err = run(capsys, "cv", str(tiny_csv), "--folds", "2", "--model", "independent", "--calibrate",
+                       "--ensemble", "2", "--balance", "sqrt", "--json", str(out))
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert len(result["ece"]) == 2 and all(0 <= e <= 1 for e in result["ece"])
+    assert all(c["temperature"] > 0 for c in result["calibration"])
+    assert "temperatures" in err
+    code, _, err = run(capsys, "train", str(tiny_csv), "--out", str(tmp_path / "m"), "--calibrate", "--decode", "none")
+    assert code == 0 and "calibration on" in err and "temperature" in err
+    assert run(capsys, "cv", str(tiny_csv), "--ensemble", "0")[0] == 2

@@ -12,12 +12,7 @@ SIZES = [1, 2, 5, 8]
 SCALES = [0.3, 1.0, 4.0]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
@@ -30,6 +25,8 @@ def test_enumeration(example, n_labels, scale):
     suite.check_count_marginals(dist, example.mc_tolerance)
     suite.check_mode(dist)
     suite.check_nonempty_mode(dist)
+    suite.check_tempered(dist)
+    suite.check_log_prob_nonempty(dist)
 
 
 @pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)

@@ -34,12 +34,7 @@ from comorbid.metrics.utility import utility
 from comorbid.testing.decoders import best_corpus_f1, corpus_f1, naive_nearest_neighbour_cost
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def independent(probs) -> IndependentBernoulli:

@@ -22,12 +22,7 @@ from comorbid.heads.mixture import kmeans_components
 from comorbid.testing.distributions import enumerate_probs
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _normal(seed, *shape, scale=1.0):

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -52,8 +53,15 @@ LossOption = typer.Option(None, "--loss", help="Training loss of the independent
 WeightDecayOption = typer.Option(
     None, "--weight-decay", help="Strength of the weight penalty (default: the encoder's; see TrainConfig).")
 PenaltyOption = typer.Option(None, "--penalty", help="l1 or l2 (default: the encoder's: l1 for clinical, l2 otherwise).")
+EncoderOptionOption = typer.Option(
+    None, "--encoder-option", help="KEY=VALUE option of the encoder, repeatable (min_df=1, char_ngram_range=null).")
 HeadOptionOption = typer.Option(
     None, "--head-option", help="KEY=VALUE option of the model, repeatable (order=rare-first, n_components=8).")
+BalanceOption = typer.Option(
+    None, "--balance", help="Weight training rows against label imbalance: none (default), sqrt, inverse.")
+CalibrateOption = typer.Option(
+    False, "--calibrate", help="Fit a temperature on out-of-fold predictions (3 extra trainings).")
+EnsembleOption = typer.Option(1, "--ensemble", help="Bag this many models on bootstrap samples (1: one model).")
 NonemptyOption = typer.Option(
     "auto", "--nonempty", help="Condition on at least one label: auto (when every training row has one), yes, no.")
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
@@ -78,14 +86,14 @@ def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column:
                         id_column=id_column)
 
 
-def _head_options(pairs: Optional[list[str]]) -> dict[str, Any]:
+def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[str, Any]:
     """``["order=rare-first", "n_components=8"]`` -> ``{"order": "rare-first", "n_components": 8}``
     (values read as JSON when they are JSON, else kept as text)."""
     options: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--head-option takes KEY=VALUE, got {pair!r}")
+            raise InputError(f"{flag} takes KEY=VALUE, got {pair!r}")
         try:
             options[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -94,11 +102,14 @@ def _head_options(pairs: Optional[list[str]]) -> dict[str, Any]:
 
 
 def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int,
-                penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto"):
+                penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto",
+                calibrate: bool = False, ensemble: int = 1, balance: Optional[str] = None,
+                encoder_option: Optional[list[str]] = None):
     from comorbid.heads import get_head
-    from comorbid.training import PENALTIES
+    from comorbid.training import BALANCES, PENALTIES
 
-    head_options = _head_options(head_option)
+    head_options = _options(head_option)
+    encoder_options = _options(encoder_option, "--encoder-option")
     if loss is not None:
         if model != "independent":
             raise InputError(f"--loss applies to the independent model only, not to {model!r}")
@@ -109,6 +120,10 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
         if weight_decay < 0:
             raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
         train["weight_decay"] = weight_decay
+    if balance is not None:
+        if balance not in BALANCES:
+            raise InputError(f"--balance must be one of {', '.join(BALANCES)}, got {balance!r}")
+        train["balance"] = balance
     if penalty is not None:
         if penalty not in PENALTIES:
             raise InputError(f"--penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
@@ -116,8 +131,11 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
     choices = {"auto": "auto", "yes": True, "no": False}
     if nonempty not in choices:
         raise InputError(f"--nonempty must be auto, yes or no, got {nonempty!r}")
-    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options, train=train,
-                                   nonempty=choices[nonempty])
+    if ensemble < 1:
+        raise InputError(f"--ensemble must be >= 1, got {ensemble}")
+    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options,
+                                   encoder_options=encoder_options, train=train,
+                                   nonempty=choices[nonempty], calibrate=calibrate, ensemble=ensemble)
 
 
 def _write_atomic(path: str, write) -> None:
@@ -171,6 +189,10 @@ def cv(
     penalty: Optional[str] = PenaltyOption,
     head_option: Optional[list[str]] = HeadOptionOption,
     nonempty: str = NonemptyOption,
+    calibrate: bool = CalibrateOption,
+    ensemble: int = EnsembleOption,
+    balance: Optional[str] = BalanceOption,
+    encoder_option: Optional[list[str]] = EncoderOptionOption,
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -178,18 +200,23 @@ def cv(
 ):
     """Cross-validate one model with several decoders on the same folds."""
     decoders = parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty)
+    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
+                             calibrate, ensemble, balance, encoder_option)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model)
-    payload = {"model": model, "encoder": encoder, "loss": loss, "head_options": _head_options(head_option),
+    payload = {"model": model, "encoder": encoder, "loss": loss, "head_options": _options(head_option),
+               "encoder_options": _options(encoder_option, "--encoder-option"),
                "data": data, **result}
     stdout.print(metrics_table(f"{dataset.name}: {model}, {folds}-fold CV (seed {seed}), mean ± std",
                                {f"{model} / {d}": v for d, v in result["metrics"].items()},
                                {f"{model} / {d}": v for d, v in result["std"].items()}))
+    temperatures = [c["temperature"] for c in result["calibration"] if c]
+    console.print(f"test-fold ECE of the marginals: {np.mean(result['ece']):.4f}"
+                  + (f"; temperatures {', '.join(f'{t:.2f}' for t in temperatures)}" if temperatures else ""))
     _write_json(json_out, payload)
 
 
@@ -205,6 +232,10 @@ def train(
     penalty: Optional[str] = PenaltyOption,
     head_option: Optional[list[str]] = HeadOptionOption,
     nonempty: str = NonemptyOption,
+    calibrate: bool = CalibrateOption,
+    ensemble: int = EnsembleOption,
+    balance: Optional[str] = BalanceOption,
+    encoder_option: Optional[list[str]] = EncoderOptionOption,
     seed: int = SeedOption,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode",
@@ -216,7 +247,8 @@ def train(
 ):
     """Train a model on all of DATA and save it."""
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty)
+    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
+                             calibrate, ensemble, balance, encoder_option)
     dataset = _load(data, labels, text_column, labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
@@ -224,11 +256,23 @@ def train(
     with new_progress(transient=True) as progress:
         trained = make_model().fit(dataset, progress=progress, decoders=decoders)
     trained.save(out)
+    if trained.calibration:
+        c = trained.calibration
+        console.print(f"calibration on {c['rows']} held-out rows: temperature {c['temperature']:.3f}; "
+                      f"NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}; ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}")
     console.print(f"saved {model} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
 
 
 def _load_model(model_dir: str) -> MultiLabelModel:
     return MultiLabelModel.load(model_dir)
+
+
+def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options):
+    """The one decoder of ``--decode``, the saved model and the data of ``predict``/``report``."""
+    decoders = parse_decoders(decode)
+    if len(decoders) != 1:
+        raise InputError(f"--decode takes one decoder for {command}, got {len(decoders)}")
+    return decoders, _load_model(model_dir), _load(data, *data_options)
 
 
 @app.command()
@@ -248,13 +292,10 @@ def predict(
     id_column: Optional[str] = IdColumnOption,
 ):
     """Write the predicted label set of every row of DATA, in input order."""
-    decoders = parse_decoders(decode)
-    if len(decoders) != 1:
-        raise InputError(f"--decode takes one decoder for predict, got {len(decoders)}")
     if top_words < 1:
         raise InputError(f"--top-words must be >= 1, got {top_words}")
-    trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
+                                                             labels_column, id_column)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     predictions = trained.predict(dataset, decoders)[decoders[0]]
@@ -291,13 +332,10 @@ def report(
     """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
     from comorbid.report import model_report, write_atomic
 
-    decoders = parse_decoders(decode)
-    if len(decoders) != 1:
-        raise InputError(f"--decode takes one decoder for report, got {len(decoders)}")
     if bins < 1:
         raise InputError(f"--bins must be >= 1, got {bins}")
-    trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, labels, text_column,
+                                                             labels_column, id_column)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
     write_atomic(out, model_report(trained, dataset, decoders[0], bins=bins))

@@ -12,6 +12,7 @@ from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.splits import kfold_indices
 from comorbid.metrics import evaluate
 from comorbid.model import MultiLabelModel
+from comorbid.report.stats import reliability
 
 #: The metrics every report shows, in this order.
 REPORTED_METRICS = ("subset_accuracy", "hamming_loss", "micro_f1", "macro_f1", "instance_f1", "jaccard")
@@ -41,11 +42,14 @@ def cross_validate(
 
     Returns:
         ``{"folds": k, "seed": .., "metrics": {decoder: {metric: mean}}, "std": {..},
-        "per_fold": {decoder: [{metric: value}, ...]}, "train_s": [..], "predict_s": [..]}``.
+        "per_fold": {decoder: [{metric: value}, ...]}, "train_s": [..], "predict_s": [..],
+        "ece": [..], "calibration": [..]}``: ``ece`` is the expected calibration error of each
+        test fold's marginals (10 bins, ``comorbid.report.stats.reliability``), ``calibration``
+        each fold model's fitted temperature record (empty dicts when not calibrated).
     """
     folds = kfold_indices(dataset.labels, n_folds=n_folds, seed=seed)
     per_fold: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
-    train_seconds, predict_seconds = [], []
+    train_seconds, predict_seconds, eces, calibrations = [], [], [], []
     task = progress.add_task(f"{description} folds", total=n_folds, status="") if progress is not None else None
     for index, (train_rows, test_rows) in enumerate(folds, start=1):
         start = time.perf_counter()
@@ -59,6 +63,8 @@ def cross_validate(
         predict_seconds.append(time.perf_counter() - start)
         for decoder, scores in evaluate_predictions(test.labels, predictions).items():
             per_fold[decoder].append(scores)
+        eces.append(reliability(test.labels, np.clip(model.marginals(test), 0.0, 1.0)).ece)
+        calibrations.append(dict(model.calibration))
         if progress is not None:
             progress.update(task, advance=1)
     if progress is not None:
@@ -71,4 +77,6 @@ def cross_validate(
         "per_fold": per_fold,
         "train_s": train_seconds,
         "predict_s": predict_seconds,
+        "ece": eces,
+        "calibration": calibrations,
     }

@@ -8,6 +8,7 @@ model from someone else cannot run their code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,7 +25,8 @@ from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import Decoder, get_decoder
 from comorbid.distributions.base import JointLabelDistribution
 from comorbid.encoders import ENCODERS, get_encoder
-from comorbid.heads import HEADS, get_head
+from comorbid.heads import HEADS, BaggedHead, get_head
+from comorbid.heads.bagging import bootstrap_rows
 from comorbid.heldout import DEFAULT_FOLDS, HeldOut, held_out_predictions
 from comorbid.training import TrainConfig, fit
 
@@ -39,6 +41,14 @@ def train_config_for(encoder: str | None, **overrides: Any) -> TrainConfig:
     ``overrides`` on top. ``None`` or ``"auto"``: TrainConfig's own defaults."""
     defaults = ENCODERS[encoder].train_defaults if encoder in ENCODERS else {}
     return TrainConfig(**{**defaults, **overrides})
+
+
+def _build(cls, kind: str, *args, **options):
+    """``cls(*args, **options)``, with a wrong option name reported as a ValueError."""
+    try:
+        return cls(*args, **options)
+    except TypeError as error:
+        raise ValueError(f"Bad option for the {cls.name} {kind}: {error}") from None
 
 
 class MultiLabelModel:
@@ -58,7 +68,15 @@ class MultiLabelModel:
             ``"auto"`` (the default: ``True`` when every training row has a label, as in
             clinical coding where every note gets a code).
         heldout_folds: folds of the held-out stage that tunes decoders such as ``macro-f1``
-            (see :mod:`comorbid.heldout`); it runs only when such a decoder is asked for.
+            and the temperature (see :mod:`comorbid.heldout`); it runs only when such a decoder
+            is asked for or ``calibrate`` is set.
+        ensemble: train this many copies of the head, each on its own bootstrap sample of the
+            training rows, and predict their uniform mixture (bagging,
+            :mod:`comorbid.heads.bagging`; 1: a single model). Needs an encoder without
+            trainable parameters.
+        calibrate: fit a temperature on the held-out stage (:mod:`comorbid.calibration`);
+            ``calibration`` then holds the temperature and the held-out NLL and ECE before
+            and after.
     """
 
     def __init__(
@@ -70,11 +88,18 @@ class MultiLabelModel:
         train: TrainConfig | dict[str, Any] | None = None,
         heldout_folds: int = DEFAULT_FOLDS,
         nonempty: bool | str = "auto",
+        calibrate: bool = False,
+        ensemble: int = 1,
     ):
         get_head(model)  # fail early on an unknown name
         if nonempty not in (True, False, "auto"):
             raise ValueError(f"Expected nonempty True, False or 'auto', got {nonempty!r}")
         self.nonempty = nonempty
+        self.calibrate = calibrate
+        if ensemble < 1:
+            raise ValueError(f"Expected ensemble >= 1 members, got {ensemble}")
+        self.ensemble = ensemble
+        self.calibration: dict[str, Any] = {}
         self.model_name = model
         self.encoder_name = encoder
         self.head_options = dict(head_options or {})
@@ -91,9 +116,11 @@ class MultiLabelModel:
 
     # ------------------------------------------------------------------ training
     def _fresh_copy(self) -> "MultiLabelModel":
-        """An untrained model of the same configuration."""
+        """An untrained model of the same configuration (not calibrated: calibration is fitted
+        on such models' held-out predictions)."""
         return MultiLabelModel(self.model_name, self.encoder_name, self.head_options, self.encoder_options,
-                               self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds)
+                               self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds,
+                               ensemble=self.ensemble)
 
     def _train_config(self, encoder: str) -> TrainConfig:
         if isinstance(self.train, TrainConfig):
@@ -122,21 +149,53 @@ class MultiLabelModel:
                 f"The {encoder_cls.name} encoder gives per-label features [B, M, d], which the "
                 f"{head_cls.name} model does not take; use one of: {', '.join(takes)}"
             )
-        self.encoder = encoder_cls(**self.encoder_options)
+        self.encoder = _build(encoder_cls, "encoder", **self.encoder_options)
         self.encoder.progress = progress
         self.encoder.fit(dataset.inputs, dataset.labels)
         self.encoder_name = encoder_cls.name
         features = self.encoder.featurize(dataset.inputs)
         self.encoder.progress = None
-        self.head = head_cls(self.encoder.output_dim, dataset.n_labels, **self.head_options)
-        self.head.nonempty = self._resolve_nonempty(dataset.labels)
-        self.head.prepare(dataset.labels, list(dataset.label_names))
         self.label_names = list(dataset.label_names)
-        self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress, description)
+        if self.ensemble > 1:
+            self.head = BaggedHead(self.encoder.output_dim, dataset.n_labels, self.model_name, self.ensemble,
+                                   self.head_options)
+            self.head.nonempty = self._resolve_nonempty(dataset.labels)
+            self.history = self._fit_bagged(features, dataset, progress, description)
+        else:
+            self.head = _build(head_cls, "model", self.encoder.output_dim, dataset.n_labels, **self.head_options)
+            self.head.nonempty = self._resolve_nonempty(dataset.labels)
+            self.head.prepare(dataset.labels, self.label_names)
+            self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress,
+                               description)
         self.decoder_states = {}
-        if tuned:
-            self.fit_decoders(tuned, self.held_out(dataset, progress, description))
+        self.calibration = {}
+        if tuned or self.calibrate:
+            heldout = self.held_out(dataset, progress, description)
+            if self.calibrate and heldout is not None:
+                from comorbid.calibration import fit_temperature
+
+                calibration = fit_temperature(heldout, dataset)
+                self.head.temperature = calibration.temperature
+                self.calibration = calibration.to_dict()
+            if tuned:
+                self.fit_decoders(tuned, heldout)
         return self
+
+    def _fit_bagged(self, features: torch.Tensor, dataset: MultiLabelDataset, progress, description) -> dict:
+        """Train each member of the bagged head on its own bootstrap sample (the encoder is fixed)."""
+        if any(parameter.requires_grad for parameter in self.encoder.parameters()):
+            raise ValueError(
+                f"ensemble={self.ensemble} needs an encoder without trainable parameters (clinical, tfidf, "
+                f"sentence with hidden=0, mlp with hidden=[]); the {self.encoder_name} encoder has some"
+            )
+        histories = []
+        for index, member in enumerate(self.head.members):
+            rows = bootstrap_rows(len(dataset), index, self.train_config.seed)
+            member.prepare(dataset.labels[rows], self.label_names)
+            config = dataclasses.replace(self.train_config, seed=self.train_config.seed + index)
+            histories.append(fit(self.encoder, member, features[rows], dataset.labels[rows], config, progress,
+                                 f"{description} member {index + 1}/{self.ensemble}"))
+        return {"members": histories}
 
     def _resolve_nonempty(self, labels: np.ndarray) -> bool:
         empty_rows = np.flatnonzero(labels.sum(1) == 0) if labels.shape[1] else np.arange(len(labels))
@@ -230,6 +289,9 @@ class MultiLabelModel:
             "train": self.train_config.to_dict(),
             "history": self.history,
             "heldout_folds": self.heldout_folds,
+            "ensemble": self.ensemble,
+            "temperature": self.head.temperature,
+            "calibration": self.calibration,
             "decoders": self.decoder_states,
         }
 
@@ -284,10 +346,14 @@ class MultiLabelModel:
             train=TrainConfig(**config["train"]),
             nonempty=bool(config.get("nonempty", False)),
             heldout_folds=int(config.get("heldout_folds", DEFAULT_FOLDS)),
+            calibrate=bool(config.get("calibration")),
+            ensemble=int(config.get("ensemble", 1)),
         )
         model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
         model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"], **head_config["options"])
         model.head.nonempty = model.nonempty
+        model.head.temperature = float(config.get("temperature", 1.0))
+        model.calibration = dict(config.get("calibration", {}))
         tensors = load_file(str(weights_path))
         model.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in tensors.items() if k.startswith("encoder.")})
         model.head.load_state_dict({k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")})

@@ -36,6 +36,8 @@ class TrainConfig:
             as ``sqrt(w^2 + eps^2) - eps`` with ``eps = l1_smoothing`` so that L-BFGS applies).
             L1 keeps few features per label: on binary word features of short notes, where a code
             hangs on a handful of words, it beats L2 (``docs/clinical_text.md``).
+        balance: weight the training rows against label imbalance: ``"none"``, ``"sqrt"``
+            or ``"inverse"`` (:func:`row_weights`: rows whose rarest label is rare count more).
         l1_smoothing: ``eps`` of the smoothed L1 penalty; weights much smaller than it cost
             about ``w^2 / (2 eps)``, i.e. they are pulled to (nearly) zero.
         validation_fraction: share of the training rows held out (iteratively stratified) to
@@ -53,6 +55,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     penalty: str = "l2"
     l1_smoothing: float = 1e-3
+    balance: str = "none"
     validation_fraction: float = 0.1
     patience: int = 10
     refit: bool = True
@@ -74,6 +77,31 @@ def new_progress(transient: bool = False) -> Progress:
 
 
 PENALTIES = ("l2", "l1")
+BALANCES = ("none", "sqrt", "inverse")
+
+
+def row_weights(labels: np.ndarray, balance: str = "sqrt") -> np.ndarray | None:
+    """Training-row weights ``[N]`` (mean 1) against label imbalance, or ``None`` for ``"none"``.
+
+    A row weighs ``(N / n_r) ** p`` with ``n_r`` the number of training rows that have the
+    row's rarest label (rows without labels: the number of such rows), ``p = 1/2`` for
+    ``"sqrt"`` and ``1`` for ``"inverse"``. Weighting whole rows, not labels, keeps the joint
+    likelihood a likelihood (of a reweighted sample), so it applies to every joint model; the
+    square root is the milder choice, as in the "square-root frequency" sampling of
+    long-tailed recognition (Mahajan et al., ECCV 2018).
+    """
+    if balance not in BALANCES:
+        raise ValueError(f"Expected balance in {BALANCES}, got {balance!r}")
+    if balance == "none":
+        return None
+    y = np.asarray(labels, dtype=bool)
+    n = len(y)
+    counts = y.sum(0).astype(np.float64)
+    rarest = np.where(y, counts[None, :], np.inf).min(1) if y.shape[1] else np.full(n, np.inf)
+    empty = ~y.any(1)
+    rarest[empty] = empty.sum()
+    weights = (n / rarest) ** (0.5 if balance == "sqrt" else 1.0)
+    return weights / weights.mean()
 
 
 def _label_dtype(features: torch.Tensor) -> torch.dtype:
@@ -97,14 +125,14 @@ def _penalty(modules: list[torch.nn.Module], config: "TrainConfig") -> torch.Ten
     return total
 
 
-def _epoch(encoder, head, optimizer, features, labels, config, generator) -> float:
+def _epoch(encoder, head, optimizer, features, labels, config, generator, weights=None) -> float:
     encoder.train()
     head.train()
     order = torch.randperm(len(labels), generator=generator)
     total = 0.0
     for start in range(0, len(order), config.batch_size):
         rows = order[start : start + config.batch_size]
-        loss = head.nll(encoder(features[rows]), labels[rows])
+        loss = head.nll(encoder(features[rows]), labels[rows], None if weights is None else weights[rows])
         objective = loss + config.weight_decay * _penalty([encoder, head], config) * len(rows) / len(labels)
         optimizer.zero_grad()
         objective.backward()
@@ -141,9 +169,12 @@ def fit(
         raise ValueError(f"Expected optimizer auto, lbfgs or adam, got {config.optimizer!r}")
     if config.penalty not in PENALTIES:
         raise ValueError(f"Expected penalty {' or '.join(PENALTIES)}, got {config.penalty!r}")
+    weights = row_weights(labels, config.balance)
+    if weights is not None:
+        weights = torch.as_tensor(weights, dtype=_label_dtype(features))
     trainable_encoder = any(True for _ in encoder.parameters())
     if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder):
-        return fit_lbfgs(encoder, head, features, labels, config, progress, description)
+        return fit_lbfgs(encoder, head, features, labels, config, progress, description, weights)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     y = torch.as_tensor(labels, dtype=_label_dtype(features))
@@ -161,7 +192,9 @@ def fit(
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=config.learning_rate)
     best = (math.inf, 0, None)
     for epoch in range(1, config.epochs + 1):
-        history["train_loss"].append(_epoch(encoder, head, optimizer, features[train_rows], y[train_rows], config, generator))
+        train_weights = None if weights is None else weights[train_rows]
+        history["train_loss"].append(
+            _epoch(encoder, head, optimizer, features[train_rows], y[train_rows], config, generator, train_weights))
         status = f"loss {history['train_loss'][-1]:.4f}"
         if use_validation:
             loss = evaluate_nll(encoder, head, features[validation_rows], y[validation_rows])
@@ -184,7 +217,7 @@ def fit(
         if progress is not None:
             progress.update(task, completed=0, total=history["best_epoch"], status="refit on all rows")
         for _ in range(history["best_epoch"]):
-            _epoch(encoder, head, optimizer, features, y, config, generator)
+            _epoch(encoder, head, optimizer, features, y, config, generator, weights)
             if progress is not None:
                 progress.update(task, advance=1)
     elif use_validation:
@@ -197,7 +230,8 @@ def fit(
     return history
 
 
-def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=None, description="training"):
+def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=None, description="training",
+              weights: torch.Tensor | None = None):
     """Full-batch L-BFGS with a strong-Wolfe line search on mean NLL + weight_decay * ||W||^2."""
     torch.manual_seed(config.seed)
     y = torch.as_tensor(labels, dtype=_label_dtype(features))
@@ -213,7 +247,7 @@ def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=Non
 
     def closure():
         optimizer.zero_grad()
-        loss = head.nll(encoder(features), y)
+        loss = head.nll(encoder(features), y, weights)
         objective = loss + config.weight_decay * _penalty([encoder, head], config)
         objective.backward()
         losses.append(loss.item())

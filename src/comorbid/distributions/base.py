@@ -74,6 +74,12 @@ class JointLabelDistribution(Distribution):
             return METHODS
         return frozenset({"log_prob", "sample"})
 
+    def tempered(self, temperature: float) -> "JointLabelDistribution":
+        """The same model with every logit / log-potential divided by ``temperature``
+        (temperature scaling, Guo, Pleiss, Sun & Weinberger, ICML 2017): above 1 flatter, below
+        1 sharper, 1 unchanged. Subclasses implement it; the base refuses."""
+        raise NotImplementedError(f"{type(self).__name__} does not support temperature scaling")
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -91,11 +97,22 @@ class JointLabelDistribution(Distribution):
             return self._enumerated_marginals()
         return self._monte_carlo_samples().mean(0)
 
+    def log_marginals(self) -> torch.Tensor:
+        """log P(y_j = 1 | x), ``[B, M]`` (subclasses that have it without underflow override)."""
+        return self.marginals().log()
+
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         """The most probable label set, ``[B, M]`` (``beam_size`` is for searching models)."""
         if self.n_labels > self.enumerate_max_labels:
             raise NotImplementedError(f"{type(self).__name__} has no mode search for {self.n_labels} labels")
         return self._enumerated_mode()
+
+    def log_prob_nonempty(self) -> torch.Tensor:
+        """log P(y != 0), ``[B]``: ``log(1 - p(0))`` here; subclasses whose p(0) can round to 1
+        (sharp models) compute it without that cancellation."""
+        empty = torch.zeros(self.batch_size, self.n_labels)
+        log_empty = self.log_prob(empty).clamp_max(-torch.finfo(torch.get_default_dtype()).tiny)
+        return log1mexp(log_empty)
 
     @property
     def exact_nonempty_mode(self) -> bool:
@@ -330,8 +347,15 @@ def count_marginals_from_samples(samples: torch.Tensor) -> torch.Tensor:
     return count_marginals_from_sets(samples.transpose(0, 1), weights.transpose(0, 1))
 
 
+def first_on_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """log P(the first label on is t, in this order) of independent labels ``[..., M]``:
+    ``sum_{s<t} log sigmoid(-l_s) + log sigmoid(l_t)``. Their log-sum-exp is log P(y != 0),
+    accurate even where 1 - prod_t sigmoid(-l_t) rounds to 0."""
+    log_off = torch.nn.functional.logsigmoid(-logits)
+    return torch.cumsum(log_off, -1) - log_off + torch.nn.functional.logsigmoid(logits)
+
+
 def first_on_distribution(logits: torch.Tensor) -> torch.distributions.Categorical:
     """Which of independent labels ``[B, M]`` (in this order) is the first one on, given that one
     is: P(t) proportional to prod_{s<t} sigmoid(-l_s) * sigmoid(l_t)."""
-    log_off = torch.nn.functional.logsigmoid(-logits)
-    return torch.distributions.Categorical(logits=torch.cumsum(log_off, -1) - log_off + torch.nn.functional.logsigmoid(logits))
+    return torch.distributions.Categorical(logits=first_on_log_probs(logits))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution, first_on_log_probs
 
 #: Beam width of ``mode()`` when none is given.
 DEFAULT_BEAM_SIZE = 64
@@ -77,6 +77,13 @@ class ChainBernoulli(JointLabelDistribution):
             exact.add("mode")
         return frozenset(exact) & METHODS
 
+    def tempered(self, temperature: float) -> "ChainBernoulli":
+        """Every factor's logit (input part and label-on-label weights) divided by ``temperature``."""
+        tempered = ChainBernoulli(self.unary_logits / temperature, self.interactions / temperature, self.order,
+                                  beam_size=self.beam_size, n_mc_samples=self.n_mc_samples)
+        tempered.enumerate_max_labels = self.enumerate_max_labels
+        return tempered
+
     # ------------------------------------------------------------------ core
     def chain_logits(self, value_in_chain_order: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits ``[..., B, M]`` of every position given the earlier labels."""
@@ -126,6 +133,11 @@ class ChainBernoulli(JointLabelDistribution):
         with torch.no_grad():
             ordered, _ = self._ancestral(max(shape.numel(), 1))
         return self._to_label_order(ordered).reshape(*shape, *self.batch_shape, *self.event_shape)
+
+    def log_prob_nonempty(self) -> torch.Tensor:
+        """log P(y != 0): with an all-zero prefix the context is 0, so this is the independent
+        labels' formula on the input logits (in chain order)."""
+        return torch.logsumexp(first_on_log_probs(self._unary), -1)
 
     def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
         """Exact samples given y != 0: draw the first position that is on, then the rest of the

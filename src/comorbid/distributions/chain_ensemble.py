@@ -7,25 +7,21 @@ the uniform mixture
 
     p(y | x) = (1 / R) sum_r p_r(y | x),
 
-so ``log_prob`` is exact (a log-mean-exp) and so is ``sample`` (pick a chain, then sample it).
-``marginals`` and ``count_marginals`` are linear in the distribution: the averages of the
-chains' own, exact when those are (enumeration up to 12 labels) and Monte Carlo beyond.
-``mode`` enumerates all 2^M sets up to 12 labels (exact); beyond, it takes the best of the
-chains' beam-search modes under the mixture and improves it by single-label flips
-(approximate).
+a :class:`comorbid.distributions.ensemble.UniformMixture` of chains: ``log_prob`` and
+``sample`` exact; ``marginals`` and ``count_marginals`` the chains' averages (exact by
+enumeration up to 12 labels, Monte Carlo beyond); ``mode`` exact up to 12 labels, beyond the
+best of the chains' beam-search modes improved by single-label flips (approximate).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from comorbid.distributions.base import METHODS, JointLabelDistribution
 from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
+from comorbid.distributions.ensemble import UniformMixture
 
 
-class ChainEnsemble(JointLabelDistribution):
+class ChainEnsemble(UniformMixture):
     """A batch of uniform mixtures of R classifier chains.
 
     Args:
@@ -37,8 +33,6 @@ class ChainEnsemble(JointLabelDistribution):
         n_mc_samples: Monte Carlo samples when M > 12, shared out among the chains (each
             draws ``ceil(n_mc_samples / R)``), so the ensemble costs what one chain costs.
     """
-
-    enumerate_max_labels = 12
 
     def __init__(
         self,
@@ -70,55 +64,29 @@ class ChainEnsemble(JointLabelDistribution):
         self.beam_size = beam_size
         self.n_mc_samples = n_mc_samples
         per_chain_samples = -(-n_mc_samples // r)
-        self.chains = [
+        chains = [
             ChainBernoulli(
                 unary_logits[:, i], per_chain[i], orders[i], beam_size=beam_size, n_mc_samples=per_chain_samples
             )
             for i in range(r)
         ]
-        super().__init__(b, m, validate_args)
+        super().__init__(chains, validate_args)
+
+    @property
+    def chains(self) -> list[ChainBernoulli]:
+        return self.members
 
     @property
     def n_chains(self) -> int:
-        return len(self.chains)
+        return self.n_members
 
-    @property
-    def exact(self) -> frozenset[str]:
-        exact = {"log_prob", "sample"}
-        for method in ("marginals", "count_marginals"):
-            if all(method in chain.exact for chain in self.chains):
-                exact.add(method)
-        if self.n_labels <= self.enumerate_max_labels:
-            exact.add("mode")
-        return frozenset(exact) & METHODS
+    def tempered(self, temperature: float) -> "ChainEnsemble":
+        """Every chain tempered (see :meth:`ChainBernoulli.tempered`)."""
+        tempered = ChainEnsemble(self.unary_logits / temperature, self.interactions / temperature, self.orders,
+                                 self.beam_size, self.n_mc_samples)
+        tempered.enumerate_max_labels = self.enumerate_max_labels
+        return tempered
 
     def chain_log_probs(self, value: torch.Tensor) -> torch.Tensor:
         """Each chain's log p_r(y | x), ``[..., B, M] -> [..., B, R]``."""
-        value = self._check_value(value)
-        return torch.stack([chain.log_prob(value) for chain in self.chains], -1)
-
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(self.chain_log_probs(value), -1) - math.log(self.n_chains)
-
-    def sample(self, sample_shape=()) -> torch.Tensor:
-        shape = torch.Size(sample_shape)
-        n = max(shape.numel(), 1)
-        with torch.no_grad():
-            # Draw every chain, then keep one chain's draw per (sample, row), chosen uniformly.
-            draws = torch.stack([chain.sample((n,)) for chain in self.chains])  # [R, n, B, M]
-            which = torch.randint(self.n_chains, (n, self.batch_size), device=draws.device)
-            picked = draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
-        return picked.reshape(*shape, *self.batch_shape, *self.event_shape)
-
-    def marginals(self) -> torch.Tensor:
-        return torch.stack([chain.marginals() for chain in self.chains]).mean(0)
-
-    def count_marginals(self) -> torch.Tensor:
-        return torch.stack([chain.count_marginals() for chain in self.chains]).mean(0)
-
-    def mode(self, beam_size: int | None = None) -> torch.Tensor:
-        if self.n_labels <= self.enumerate_max_labels:
-            return self._enumerated_mode()
-        with torch.no_grad():
-            candidates = torch.stack([chain.mode(beam_size) for chain in self.chains], 1)  # [B, R, M]
-        return self._search_mode(candidates)
+        return self.member_log_probs(value)

@@ -6,7 +6,7 @@ import torch
 from torch.distributions import Bernoulli, Independent
 
 from comorbid.distributions import poisson_binomial
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution, first_on_log_probs
 
 
 class IndependentBernoulli(JointLabelDistribution):
@@ -31,6 +31,9 @@ class IndependentBernoulli(JointLabelDistribution):
     def exact(self) -> frozenset[str]:
         return METHODS
 
+    def tempered(self, temperature: float) -> "IndependentBernoulli":
+        return IndependentBernoulli(self.logits / temperature)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         value = self._check_value(value).to(self.logits.dtype)
         return self._base.log_prob(value)
@@ -38,6 +41,9 @@ class IndependentBernoulli(JointLabelDistribution):
     def sample(self, sample_shape=()) -> torch.Tensor:
         with torch.no_grad():
             return self._base.sample(torch.Size(sample_shape))
+
+    def log_prob_nonempty(self) -> torch.Tensor:
+        return torch.logsumexp(first_on_log_probs(self.logits), -1)
 
     def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
         """Exact samples given y != 0: the first label that is on, then the later ones as usual."""
@@ -51,6 +57,9 @@ class IndependentBernoulli(JointLabelDistribution):
 
     def marginals(self) -> torch.Tensor:
         return torch.sigmoid(self.logits)
+
+    def log_marginals(self) -> torch.Tensor:
+        return torch.nn.functional.logsigmoid(self.logits)
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         return (self.logits > 0).to(self.logits.dtype)

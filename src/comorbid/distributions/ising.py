@@ -63,8 +63,8 @@ def _energies(unary: torch.Tensor, symmetric: torch.Tensor, sets: torch.Tensor) 
     return linear + 0.5 * (torch.einsum("bmn,cn->bcm", symmetric, sets) * sets).sum(-1)
 
 
-def _set_chunks(n_labels: int, batch_size: int, dtype, device):
-    sets = all_label_sets(n_labels, device=device, dtype=dtype)
+def _set_chunks(n_labels: int, batch_size: int, dtype, device, skip_empty: bool = False):
+    sets = all_label_sets(n_labels, device=device, dtype=dtype)[int(skip_empty):]
     chunk = max(1, _CHUNK_BUDGET // max(1, batch_size * max(n_labels, 1)))
     for start in range(0, len(sets), chunk):
         yield sets[start : start + chunk]
@@ -72,15 +72,17 @@ def _set_chunks(n_labels: int, batch_size: int, dtype, device):
 
 class _ExactLogPartition(torch.autograd.Function):
     """log Z = logsumexp over all 2^M sets of the energy, with a recomputing backward pass:
-    d log Z / d u = E[y] and d log Z / d J = E[y y^T] / 2, accumulated chunk by chunk."""
+    d log Z / d u = E[y] and d log Z / d J = E[y y^T] / 2, accumulated chunk by chunk.
+    ``skip_empty``: over the non-empty sets only (log of Z - 1, without the cancellation)."""
 
     @staticmethod
-    def forward(ctx, unary, symmetric):
+    def forward(ctx, unary, symmetric, skip_empty=False):
         b, m = unary.shape
         log_z = torch.full((b,), -torch.inf, dtype=unary.dtype, device=unary.device)
-        for sets in _set_chunks(m, b, unary.dtype, unary.device):
+        for sets in _set_chunks(m, b, unary.dtype, unary.device, skip_empty):
             log_z = torch.logaddexp(log_z, torch.logsumexp(_energies(unary, symmetric, sets), -1))
         ctx.save_for_backward(unary, symmetric, log_z)
+        ctx.skip_empty = skip_empty
         return log_z
 
     @staticmethod
@@ -89,7 +91,7 @@ class _ExactLogPartition(torch.autograd.Function):
         b, m = unary.shape
         first = torch.zeros_like(unary)
         second = torch.zeros_like(symmetric)
-        for sets in _set_chunks(m, b, unary.dtype, unary.device):
+        for sets in _set_chunks(m, b, unary.dtype, unary.device, ctx.skip_empty):
             probs = (_energies(unary, symmetric, sets) - log_z[:, None]).exp()  # [B, C]
             first += probs @ sets
             if symmetric.dim() == 2:
@@ -101,7 +103,7 @@ class _ExactLogPartition(torch.autograd.Function):
         grad_symmetric = None
         if ctx.needs_input_grad[1]:
             grad_symmetric = 0.5 * (second if symmetric.dim() == 2 else grad[:, None, None] * second)
-        return grad_unary, grad_symmetric
+        return grad_unary, grad_symmetric, None
 
 
 class IsingLabels(JointLabelDistribution):
@@ -158,6 +160,13 @@ class IsingLabels(JointLabelDistribution):
         super().__init__(b, m, validate_args)
         self.enumerate_max_labels = max_exact_labels
 
+    def tempered(self, temperature: float) -> "IsingLabels":
+        """Fields and couplings divided by ``temperature``: p(y)^(1/T), renormalised."""
+        return IsingLabels(
+            self.unary_logits / temperature, self.couplings / temperature, self.max_exact_labels, self.inference,
+            self.n_mc_samples, self.gibbs_sweeps, self.mean_field_iterations,
+        )
+
     # ------------------------------------------------------------------ regimes
     @property
     def is_exact(self) -> bool:
@@ -201,6 +210,13 @@ class IsingLabels(JointLabelDistribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         value = self._check_value(value)
         return self.energy(value) - self.log_partition()
+
+    def log_prob_nonempty(self) -> torch.Tensor:
+        """log P(y != 0) = log Z_{y != 0} - log Z, both by enumeration in the exact regime (no
+        cancellation when p(0) is near 1); beyond it ``log(1 - p(0))`` from the mean-field Z."""
+        if not self.is_exact or self.n_labels == 0:
+            return super().log_prob_nonempty()
+        return _ExactLogPartition.apply(self.unary_logits, self.symmetric, True) - self.log_partition()
 
     def local_fields(self, value: torch.Tensor) -> torch.Tensor:
         """Logit of p(y_j = 1 | y_-j, x) for every j, ``[..., B, M]``."""

@@ -67,6 +67,12 @@ class BernoulliMixture(JointLabelDistribution):
         """pi(x), ``[B, K]``."""
         return torch.softmax(self.mixing_logits, -1)
 
+    def tempered(self, temperature: float) -> "BernoulliMixture":
+        """Mixing and component logits divided by ``temperature``."""
+        tempered = BernoulliMixture(self.mixing_logits / temperature, self.component_logits / temperature)
+        tempered.enumerate_max_labels = self.enumerate_max_labels
+        return tempered
+
     @property
     def exact(self) -> frozenset[str]:
         if self.n_labels <= self.enumerate_max_labels:
@@ -76,6 +82,13 @@ class BernoulliMixture(JointLabelDistribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         value = self._check_value(value).to(self.component_logits.dtype)
         return self._mixture.log_prob(value)
+
+    def log_prob_nonempty(self) -> torch.Tensor:
+        """log sum_k pi_k P_k(y != 0), each component's term without cancellation."""
+        from comorbid.distributions.base import first_on_log_probs
+
+        per_component = torch.logsumexp(first_on_log_probs(self.component_logits), -1)  # [B, K]
+        return torch.logsumexp(torch.log_softmax(self.mixing_logits, -1) + per_component, -1)
 
     def sample(self, sample_shape=()) -> torch.Tensor:
         with torch.no_grad():

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from comorbid.distributions.base import JointLabelDistribution, log1mexp
+from comorbid.distributions.base import JointLabelDistribution
 
 class NonEmpty(JointLabelDistribution):
     """``base`` conditioned on at least one label being on.
@@ -34,12 +34,8 @@ class NonEmpty(JointLabelDistribution):
         self.base = base
         self.enumerate_max_labels = base.enumerate_max_labels
         self.n_mc_samples = base.n_mc_samples
-        empty = torch.zeros(base.batch_size, base.n_labels)
-        # log p(0), kept below 0 so that log(1 - p(0)) stays finite when p(0) rounds to 1.
-        tiny = torch.finfo(torch.get_default_dtype()).tiny
-        log_empty = base.log_prob(empty)
-        self.log_prob_empty = log_empty.clamp_max(-tiny)
-        self.log_prob_nonempty = log1mexp(self.log_prob_empty)  # log(1 - p(0)), [B]
+        #: log P_base(y != 0) = log(1 - p(0)), [B]
+        self.log_base_nonempty = base.log_prob_nonempty()
         super().__init__(base.batch_size, base.n_labels, validate_args)
 
     @property
@@ -53,26 +49,33 @@ class NonEmpty(JointLabelDistribution):
     def exact_nonempty_mode(self) -> bool:
         return "mode" in self.exact
 
+    def tempered(self, temperature: float) -> "NonEmpty":
+        return NonEmpty(self.base.tempered(temperature))
+
+    def log_prob_nonempty(self) -> torch.Tensor:
+        return torch.zeros_like(self.log_base_nonempty)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         value = self._check_value(value)
-        log_prob = self.base.log_prob(value) - self.log_prob_nonempty
+        log_prob = self.base.log_prob(value) - self.log_base_nonempty
         empty = value.sum(-1) == 0
         return torch.where(empty, torch.full_like(log_prob, -torch.inf), log_prob)
 
     def sample(self, sample_shape=()) -> torch.Tensor:
         return self.base.sample_nonempty(sample_shape)
 
-    # Where the base computes a quantity exactly, rescale it; otherwise estimate it from this
+    # Where the base computes a quantity exactly, rescale it (in log space, so that a row whose
+    # p(y != 0) underflows still gets finite values); otherwise estimate it from this
     # distribution's own (rejection) samples: rescaling a Monte Carlo estimate by 1 / (1 - p(0))
     # would magnify its error when p(0) is large.
     def marginals(self) -> torch.Tensor:
         if "marginals" in self.base.exact:
-            return self.base.marginals() / self.log_prob_nonempty.exp()[:, None]
+            return (self.base.log_marginals() - self.log_base_nonempty[:, None]).exp().clamp_max(1.0)
         return super().marginals()
 
     def count_marginals(self) -> torch.Tensor:
         if "count_marginals" in self.base.exact:
-            return self.base.count_marginals() / self.log_prob_nonempty.exp()[:, None, None]
+            return (self.base.count_marginals().log() - self.log_base_nonempty[:, None, None]).exp().clamp_max(1.0)
         return super().count_marginals()
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:

@@ -63,9 +63,20 @@ class LabelPowerset(JointLabelDistribution):
         self._keys = keys  # [K, W]
         super().__init__(logits.shape[0], label_sets.shape[1], validate_args)
 
+    def tempered(self, temperature: float) -> "LabelPowerset":
+        """The set scores divided by ``temperature``: p(y)^(1/T), renormalised."""
+        return LabelPowerset(self.logits / temperature, self.label_sets)
+
     @property
     def exact(self) -> frozenset[str]:
         return METHODS
+
+    def log_prob_nonempty(self) -> torch.Tensor:
+        """log of the probability of the non-empty sets among the K, without cancellation."""
+        nonempty = self.label_sets.sum(-1) > 0
+        if not nonempty.any():
+            return torch.full(self.logits.shape[:1], -torch.inf, dtype=self.logits.dtype)
+        return torch.logsumexp(self.logits[:, nonempty], -1) - torch.logsumexp(self.logits, -1)
 
     @property
     def set_probs(self) -> torch.Tensor:

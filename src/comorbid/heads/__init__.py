@@ -1,5 +1,6 @@
 """Heads: encoder features -> joint label distribution. One registry line per head."""
 
+from comorbid.heads.bagging import BaggedHead
 from comorbid.heads.base import Head
 from comorbid.heads.chain import ChainEnsembleHead, ChainHead
 from comorbid.heads.independent import IndependentHead
@@ -14,6 +15,7 @@ HEADS: dict[str, type[Head]] = {
     MixtureHead.name: MixtureHead,
     PowersetHead.name: PowersetHead,
     IsingHead.name: IsingHead,
+    BaggedHead.name: BaggedHead,
 }
 
 
@@ -25,6 +27,7 @@ def get_head(name: str) -> type[Head]:
 
 __all__ = [
     "HEADS",
+    "BaggedHead",
     "ChainEnsembleHead",
     "ChainHead",
     "Head",

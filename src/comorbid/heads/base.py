@@ -20,11 +20,14 @@ class Head(nn.Module):
 
     ``nonempty`` (set by the model, default ``False``): the head's distribution is conditioned
     on at least one label (:class:`comorbid.distributions.nonempty.NonEmpty`), in training
-    (``nll``) and in prediction (``distribution``).
+    (``nll``) and in prediction (``distribution``). ``temperature`` (set by calibration,
+    default 1) divides its logits (:mod:`comorbid.calibration`).
     """
 
     name: ClassVar[str]
     nonempty: bool = False
+    #: Divides every logit of the distribution (temperature scaling, set by calibration).
+    temperature: float = 1.0
     #: True when the head also takes per-label features ``h [B, M, d]`` (from a per-label
     #: encoder such as CAML); its unary part then uses :func:`label_logits`.
     accepts_per_label: ClassVar[bool] = False
@@ -39,9 +42,11 @@ class Head(nn.Module):
         raise NotImplementedError
 
     def distribution(self, h: torch.Tensor) -> JointLabelDistribution:
-        """The model's distribution for features ``h [B, d]``: ``forward``, conditioned on
-        y != 0 when ``nonempty``."""
+        """The model's distribution for features ``h [B, d]``: ``forward``, tempered by
+        ``temperature`` (when not 1), conditioned on y != 0 when ``nonempty``."""
         dist = self(h)
+        if self.temperature != 1.0:
+            dist = dist.tempered(self.temperature)
         return NonEmpty(dist) if self.nonempty else dist
 
     def nll(self, h: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:

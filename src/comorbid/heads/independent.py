@@ -76,11 +76,11 @@ class IndependentHead(Head):
         loss = self.options["loss"]
         if loss is None:
             return super().nll(h, y, sample_weight)
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported together with a custom loss")
         if not self._training_loss:
             self.prepare_loss([str(j) for j in range(self.n_labels)])
-        return self._training_loss[0](self.logits(h), y)
+        # row weights enter as the loss's element weights (broadcast over the labels)
+        weight = None if sample_weight is None else sample_weight[:, None]
+        return self._training_loss[0](self.logits(h), y, weight=weight)
 
     def prepare_loss(self, label_names: list[str]) -> None:
         from comorbid.losses import get_loss

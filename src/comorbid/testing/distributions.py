@@ -116,6 +116,39 @@ def check_nonempty_mode(dist: JointLabelDistribution, approximate_ratio: float =
         assert got.sum() >= approximate_ratio * best.sum(), f"approximate non-empty mode too poor: {got.sum()} vs {best.sum()}"
 
 
+def check_log_prob_nonempty(dist: JointLabelDistribution) -> None:
+    """``log_prob_nonempty`` is log P(y != 0) by enumeration, also for a sharpened copy whose
+    p(0) may round to 1 (compared in log space, to 1e-6)."""
+    sets, probs = enumerate_probs(dist)
+    want = probs[:, sets.sum(-1) > 0].sum(-1)
+    _close("log_prob", dist.log_prob_nonempty().exp(), want, dist, 1e-8)
+    try:
+        sharp = dist.tempered(0.02)
+    except NotImplementedError:
+        return
+    log_probs = sharp.log_prob(sets[:, None, :].expand(-1, dist.batch_size, -1)).T  # [B, 2^M]
+    want = torch.logsumexp(log_probs[:, sets.sum(-1) > 0], -1).double()
+    got = sharp.log_prob_nonempty().double()
+    finite = torch.isfinite(want)
+    assert torch.equal(torch.isfinite(got), finite), f"log_prob_nonempty {got.tolist()} vs {want.tolist()}"
+    assert torch.allclose(got[finite], want[finite], rtol=1e-6, atol=1e-6), f"{got.tolist()} vs {want.tolist()}"
+
+
+def check_tempered(dist: JointLabelDistribution) -> None:
+    """``tempered(1)`` is the same distribution; ``tempered(T)`` is normalised; at T = 1000 every
+    set of the support (probability > 0 at T = 1) is within a factor 1.2 of uniform."""
+    sets, probs = enumerate_probs(dist)
+    same = enumerate_probs(dist.tempered(1.0))[1]
+    assert torch.allclose(same, probs, rtol=1e-9, atol=1e-12), "tempered(1) changed the distribution"
+    for temperature in (0.5, 3.0):
+        check_normalised(dist.tempered(temperature))
+    flat = enumerate_probs(dist.tempered(1000.0))[1]
+    support = probs > 0
+    uniform = 1.0 / support.sum(-1, keepdim=True)
+    ratio = flat[support] / uniform.expand_as(flat)[support]
+    assert (ratio > 1 / 1.2).all() and (ratio < 1.2).all(), "tempered(1000) is not close to uniform on the support"
+
+
 def check_sample(dist: JointLabelDistribution, n_samples: int = 4000, seed: int = 0) -> None:
     """Samples are 0/1 of the right shape and pass a chi-square test against ``log_prob``
     (cells with expected count < 5 pooled), per row, at level ``GOODNESS_OF_FIT_ALPHA`` after a
@@ -200,6 +233,8 @@ def run_all(example: DistributionExample, sizes: Sequence[int] = (1, 3, 6)) -> N
             check_count_marginals(dist, example.mc_tolerance)
             check_mode(dist)
             check_nonempty_mode(dist)
+            check_tempered(dist)
+            check_log_prob_nonempty(dist)
             check_sample(dist)
     check_gradients(example)
     check_extreme(example)

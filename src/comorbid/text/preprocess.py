@@ -3,7 +3,7 @@ bag-of-words vectoriser should see."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .negation import DEFAULT_WINDOW, annotate
 from .sections import check_sections, join_section_lines, plain_words, split_sections
@@ -22,7 +22,7 @@ def _check_mode(name: str, mode: str) -> None:
 
 
 def preprocess_report(
-    sections: Mapping[str, str] | str,
+    sections: Mapping[str, str] | Sequence[tuple[str | None, str]] | str,
     negation: bool = True,
     section_tags: bool = True,
     keep_plain: bool = True,
@@ -42,7 +42,9 @@ def preprocess_report(
     function of its arguments.
 
     Args:
-        sections: ``{section name: text}`` in report order, or a ``str`` (one untagged section).
+        sections: ``{section name: text}`` in report order, a list of ``(section name or None,
+            text)`` pairs (what :func:`comorbid.text.split_sections` gives), or a ``str`` (one
+            untagged section).
         negation: find negation/uncertainty scopes at all (``False``: every word plain).
         section_tags: add the section-tagged copy of each section's words.
         keep_plain: with ``section_tags``, keep the plain copy too.
@@ -64,12 +66,10 @@ def preprocess_report(
         cough no
     """
     sections = check_sections(sections)
-    items = [(None, sections)] if isinstance(sections, str) else list(sections.items())
-    return _preprocess_sections(items, negation, section_tags, keep_plain, window, negated, uncertain)
-
-
-def _preprocess_sections(items, negation, section_tags, keep_plain, window, negated, uncertain) -> str:
-    """:func:`preprocess_report` of ``[(section name or None, text)]``."""
+    if isinstance(sections, str):
+        items = [(None, sections)]
+    else:
+        items = list(sections.items()) if isinstance(sections, Mapping) else list(sections)
     _check_mode("negated", negated)
     _check_mode("uncertain", uncertain)
     modes = {"negated": negated, "uncertain": uncertain}
@@ -92,18 +92,10 @@ def _preprocess_sections(items, negation, section_tags, keep_plain, window, nega
     return join_section_lines([(name, words(text)) for name, text in items], section_tags, keep_plain)
 
 
-def preprocess_note(
-    note: str,
-    negation: bool = True,
-    section_tags: bool = True,
-    keep_plain: bool = True,
-    window: int = DEFAULT_WINDOW,
-    negated: str = "mark",
-    uncertain: str = "mark",
-) -> str:
+def preprocess_note(note: str, **options) -> str:
     r""":func:`preprocess_report` of a note whose sections are announced by header lines
     (``"IMPRESSION: ..."``, see :func:`comorbid.text.sections.split_sections`); text before the
-    first header is an untagged section.
+    first header is an untagged section. ``options`` are :func:`preprocess_report`'s.
 
     Example:
         >>> print(preprocess_note("CLINICAL HISTORY: Cough.\nIMPRESSION: No pneumonia.", negated="drop"))
@@ -112,4 +104,4 @@ def preprocess_note(
         no
         i_no
     """
-    return _preprocess_sections(split_sections(note), negation, section_tags, keep_plain, window, negated, uncertain)
+    return preprocess_report(split_sections(note), **options)

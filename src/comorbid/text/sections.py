@@ -59,21 +59,26 @@ def plain_words(text: str) -> list[str]:
     return [text[s:e].lower() for s, e in word_spans(text) if text[s:e] != "?"]
 
 
-def check_sections(sections: Mapping[str, str] | str) -> Mapping[str, str] | str:
-    """``sections`` unchanged, or a ``TypeError`` naming what is not a str."""
+def check_sections(sections):
+    """``sections`` unchanged (a ``{section: text}`` dict, a list of ``(section or None, text)``
+    pairs, or a str), or a ``TypeError`` naming what is not a str."""
     if isinstance(sections, str):
         return sections
-    if not isinstance(sections, Mapping):
+    if isinstance(sections, Mapping):
+        pairs = sections.items()
+    elif isinstance(sections, (list, tuple)) and all(isinstance(p, tuple) and len(p) == 2 for p in sections):
+        pairs = sections
+    else:
         raise TypeError(
-            f"Expected `sections` to be a dict {{section: text}} or a str, got {type(sections).__name__}"
+            f"Expected `sections` to be a dict {{section: text}}, a list of (section, text) pairs or a str, "
+            f"got {type(sections).__name__}"
         )
-    for name, text in sections.items():
+    for name, text in pairs:
         if text is not None and not isinstance(text, str):
             raise TypeError(
                 f"Expected the text of section {name!r} to be a str, got {type(text).__name__}"
             )
     return sections
-
 
 def join_section_lines(
     section_words: list[tuple[str | None, list[str]]], mark: bool, keep_plain: bool
