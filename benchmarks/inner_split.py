@@ -8,11 +8,20 @@ them 80/20 with the same ``train_validation_split`` the comparison's selection u
 candidate on the 80 % and scores it on the 20 %. Peers can be scored on the same split, to see
 where the gaps are before the real run.
 
-    python -m benchmarks.inner_split --datasets scene --methods 'powerset*' boomer
-    python -m benchmarks.inner_split --datasets emotions --out benchmarks/results/inner_split
+The candidates are ``configs.CONFIGURATIONS`` (what the comparison runs) plus ``CANDIDATES``
+below (what was tried and dropped, kept as the record); each runs on the datasets its
+``inputs`` names. Peers run only when a ``--methods`` pattern names them. Run from the
+repository root, in the benchmark environment (the peers need ``.venv-bench``), one thread:
 
-Prints one table per dataset (validation scores and train seconds) and, with ``--out``, writes
-``<dataset>.json`` and ``<dataset>.md`` there.
+    OMP_NUM_THREADS=1 .venv-bench/bin/python -m benchmarks.inner_split --datasets cmc2007 cmc2007-tfidf
+    OMP_NUM_THREADS=1 .venv-bench/bin/python -m benchmarks.inner_split --datasets scene --methods 'powerset*' boomer
+
+Prints each candidate's validation scores as it goes, then one table per dataset (validation
+scores and train seconds), and writes ``benchmarks/results/inner_split/<dataset>.json`` and
+``<dataset>.md`` (``--out DIR`` elsewhere, ``--out -`` nowhere). Rows of an earlier run that are
+not rerun are kept, so the table of a dataset can be filled in several runs; a rerun row
+replaces the old one. The recorded runs (two rounds, every candidate of the time and the peers)
+took about 25 minutes on the shared 2-core machine, CMC with clinical features 7 of them.
 """
 
 from __future__ import annotations
@@ -41,6 +50,9 @@ from benchmarks.peers import PEERS
 from comorbid.data import kfold_indices, train_validation_split
 from comorbid.data.paths import data_root
 from comorbid.evaluation import evaluate_predictions
+
+#: Where the tables go (one ``<dataset>.json`` and ``<dataset>.md`` each).
+RESULTS = compare.RESULTS / "inner_split"
 
 #: Candidates tried besides the configurations of the comparison (kept to record what was tried).
 CANDIDATES: list[Configuration] = [
@@ -173,17 +185,36 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merged(previous: dict | None, result: dict) -> dict:
+    """``result`` with the rows of an earlier run of the same split that it does not rerun."""
+    if previous is None or previous.get("inner_train_rows") != result["inner_train_rows"]:
+        return result
+    rows = {name: row for name, row in previous["rows"].items() if name not in result["rows"]}
+    return {**result, "rows": {**rows, **result["rows"]}}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", required=True)
+    parser.add_argument("--datasets", nargs="+", required=True,
+                        help=f"dataset names ({', '.join(d.name for d in bench_configs.DATASETS)})")
     parser.add_argument("--methods", nargs="+", default=None,
-                        help="shell patterns over configuration, candidate and peer names (default all)")
-    parser.add_argument("--out", type=Path, default=None)
+                        help="shell patterns over configuration, candidate and peer names (default: every "
+                             "configuration and candidate, no peer)")
+    parser.add_argument("--out", default=str(RESULTS), help=f"results folder (default {RESULTS}; '-': none)")
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $COMORBID_DATA or ../shared/data")
     args = parser.parse_args(argv)
+    unknown = set(args.datasets) - {d.name for d in bench_configs.DATASETS}
+    if unknown:
+        print(f"Unknown dataset(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    root = args.data_root or data_root()
+    if root is None:
+        print("No data folder: set COMORBID_DATA or put the data in ../shared/data", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
-    root = data_root()
     configurations = [c for c in bench_configs.CONFIGURATIONS + CANDIDATES if compare.matches(c.name, args.methods)]
     peers = [p for p in PEERS if args.methods and compare.matches(p.name, args.methods)]
+    out = None if args.out == "-" else Path(args.out)
     for spec in [d for d in bench_configs.DATASETS if d.name in args.datasets]:
         dataset = compare.load(spec, Path(root))
         start = time.perf_counter()
@@ -191,10 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run(spec, dataset, configurations, peers, log=lambda line: print(line, flush=True))
         print(markdown(result), flush=True)
         print(f"{spec.name}: {time.perf_counter() - start:.0f} s", flush=True)
-        if args.out:
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / f"{spec.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-            (args.out / f"{spec.name}.md").write_text(markdown(result))
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / f"{spec.name}.json"
+            result = merged(json.loads(path.read_text()) if path.exists() else None, result)
+            path.write_text(json.dumps(result, indent=1) + "\n")
+            (out / f"{spec.name}.md").write_text(markdown(result))
     return 0
 
 
