@@ -194,3 +194,64 @@ def test_decoder_throughput_table(tmp_path):
         ("instance-f1", 4, None), ("instance-f1", 8, None), ("instance-f1", 8, 4)}
     assert all(r["rows_per_s"] > 0 for r in records)
     assert "| independent | instance-f1 (shortlist L=4) |" in (tmp_path / "decoders.md").read_text()
+
+
+def test_configurations_run_on_a_named_dataset():
+    only_tiny_text = Configuration("t", "chain", ("hamming",), "tinytext")
+    assert only_tiny_text.runs_on(TEXT)
+    # another dataset of the same featurisation or kind is not enough
+    other_text = DatasetSpec("othertext", "other text", "", "tfidf", "TF-IDF")
+    assert not only_tiny_text.runs_on(other_text) and not only_tiny_text.runs_on(CLINICAL)
+    assert not compare.own_features(only_tiny_text, TEXT)
+
+
+def test_the_comparison_datasets_and_configurations():
+    from benchmarks import configs, inner_split
+
+    specs = {spec.name: spec for spec in configs.DATASETS}
+    assert len(specs) == len(configs.DATASETS)
+    # CMC twice: clinical features (the headline, in the README) and plain TF-IDF (the reference)
+    assert specs["cmc2007"].features == "clinical" and specs["cmc2007"].encoder == "clinical"
+    assert specs["cmc2007-tfidf"].features == "tfidf" and specs["cmc2007-tfidf"].encoder == "tfidf"
+    assert specs["cmc2007"].path == specs["cmc2007-tfidf"].path and specs["cmc2007"].kind == "text"
+    assert report.README_DATASET == "cmc2007"
+    inputs = {"any", "text", "features", *configs.FEATURE_ENCODERS, *specs}
+    for config in configs.CONFIGURATIONS + inner_split.CANDIDATES:
+        # a misspelt dataset name would silently run nowhere
+        assert config.inputs in inputs, config.name
+    for spec in configs.DATASETS:
+        ours = [c for c in configs.CONFIGURATIONS if c.runs_on(spec)]
+        assert ours, f"no configuration runs on {spec.name}"
+        # one row name per (configuration, decoder) on each dataset, candidates included
+        names = [c.name for c in configs.CONFIGURATIONS + inner_split.CANDIDATES if c.runs_on(spec)]
+        assert len(names) == len(set(names)), spec.name
+
+
+@pytest.mark.slow
+def test_inner_split_scores_candidates_without_the_test_fold(tmp_path):
+    from benchmarks import configs, inner_split
+    from comorbid.data import kfold_indices
+
+    dataset, _ = dependent_label_problem(n=120, n_features=5, n_labels=3, seed=4)
+    train, validation = inner_split.inner_split(dataset)
+    train_rows, test_rows = kfold_indices(dataset.labels, n_folds=configs.N_FOLDS, seed=configs.SEED)[0]
+    ids = np.asarray(dataset.ids)
+    assert len(set(ids)) == len(dataset) and len(train) + len(validation) == len(train_rows)
+    # fold 1's training rows split in two; no test row of fold 1 anywhere
+    assert not set(train.ids) & set(validation.ids)
+    assert set(train.ids) | set(validation.ids) == set(ids[train_rows])
+
+    peers = [p for p in PEERS if p.name == "br-lr"]
+    result = inner_split.run(FEATURES, dataset, QUICK, peers, log=lambda line: None)
+    assert result["inner_train_rows"] == len(train) and result["inner_validation_rows"] == len(validation)
+    # the text configuration does not run on features; peers are scored on the same split
+    assert set(result["rows"]) == {"independent linear / hamming", "independent linear / subset",
+                                   "independent linear / instance-f1", "chain linear / hamming",
+                                   "chain linear / subset", "br-lr"}
+    assert result["rows"]["br-lr"]["kind"] == "peer"
+    table = inner_split.markdown(result)
+    assert "| chain linear / subset | ours |" in table and f"Trained on {len(train)} rows" in table
+    # a later run keeps the rows it does not rerun and replaces those it does
+    later = {**result, "rows": {"br-lr": {**result["rows"]["br-lr"], "train_s": 99.0}}}
+    both = inner_split.merged(result, later)
+    assert len(both["rows"]) == len(result["rows"]) and both["rows"]["br-lr"]["train_s"] == 99.0
