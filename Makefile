@@ -39,7 +39,8 @@ $(BENCH_STAMP): pyproject.toml Makefile
 	$(BENCH_PY) -m pip install --quiet -e ".[bench]"
 	touch $(BENCH_STAMP)
 
-# Every table of benchmarks/results and the README's CMC table (36.5 min measured on the loaded 2-core machine).
+# Every table of benchmarks/results and the README's CMC table: 44 min wall (43:59.7, CPU 39 min) measured on the
+# 2-core machine while other jobs shared it (benchmarks/README.md, "Time budget").
 bench: $(BENCH_STAMP)
 	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.compare
 	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.bench_decoders

@@ -26,7 +26,6 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse
 import fnmatch
-import inspect
 import json
 import multiprocessing
 import platform
@@ -45,10 +44,9 @@ from benchmarks.peers import PEERS, Peer
 from comorbid.data import MultiLabelDataset, kfold_indices, load_dataset, train_validation_split
 from comorbid.data.paths import data_root
 from comorbid.decoders import get_decoder
-from comorbid.encoders import MLPEncoder, TfidfEncoder
+from comorbid.encoders import ENCODERS, MLPEncoder
 from comorbid.evaluation import REPORTED_METRICS, evaluate_predictions
 from comorbid.model import MultiLabelModel
-from comorbid.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -77,18 +75,19 @@ def load(spec: DatasetSpec, root: Path) -> MultiLabelDataset:
 
 def encoder_options(spec: DatasetSpec) -> dict[str, Any]:
     """Options of comorbid's encoder that computes the dataset's shared featurisation."""
-    return dict(spec.tfidf_options) if spec.features == "tfidf" else {"hidden": []}
+    return dict(spec.text_options) if spec.kind == "text" else {"hidden": []}
 
 
 def featurise(spec: DatasetSpec, train: MultiLabelDataset, test: MultiLabelDataset):
     """The shared feature matrices ``(X_train, X_test)`` for peers, fitted on ``train`` only.
 
     Exactly what our models see: the same encoder class and options fitted on the same rows
-    (TF-IDF as a sparse CSR matrix, standardised features as dense float32).
+    (text features as a sparse CSR matrix, ``sparse_features``; standardised features as dense
+    float32).
     """
-    if spec.features == "tfidf":
-        vectorizer = TfidfEncoder(**encoder_options(spec)).fit(train.inputs).vectorizer
-        return vectorizer.transform(train.inputs).tocsr(), vectorizer.transform(test.inputs).tocsr()
+    if spec.kind == "text":
+        text_encoder = ENCODERS[spec.encoder](**encoder_options(spec)).fit(train.inputs)
+        return text_encoder.sparse_features(train.inputs), text_encoder.sparse_features(test.inputs)
     encoder = MLPEncoder(hidden=()).fit(train.inputs)
     return encoder.featurize(train.inputs).numpy(), encoder.featurize(test.inputs).numpy()
 
@@ -142,27 +141,26 @@ def make_model(config: Configuration, spec: DatasetSpec, seed: int) -> MultiLabe
     options = config.encoder_options
     if options is None:
         options = encoder_options(spec)
-    train = TrainConfig(seed=seed, **dict(config.train))
     # "auto" is the dataset's shared featurisation (comorbid's own "auto" would pick the
-    # clinical encoder for texts)
-    encoder = config.encoder if config.encoder != "auto" else ("tfidf" if spec.features == "tfidf" else "mlp")
+    # clinical encoder for every text); the training settings are the encoder's recommended
+    # ones (train_config_for) with the configuration's on top
+    encoder = config.encoder if config.encoder != "auto" else spec.encoder
     return MultiLabelModel(model=config.model, encoder=encoder, head_options=dict(config.head_options),
-                           encoder_options=dict(options), train=train)
+                           encoder_options=dict(options), train={**dict(config.train), "seed": seed},
+                           nonempty=config.nonempty)
 
 
 def fit_model(model: MultiLabelModel, data: MultiLabelDataset, decoders: Sequence[str]) -> MultiLabelModel:
-    # Decoders tuned on held-out predictions (macro-/micro-F1 thresholds, on the decoders
-    # branch) are tuned by fit(decoders=...) inside the training rows, where that exists.
-    if "decoders" in inspect.signature(model.fit).parameters:
-        return model.fit(data, decoders=list(decoders))
-    return model.fit(data)
+    # Decoders tuned on held-out predictions (macro-/micro-F1 thresholds) are tuned by
+    # fit(decoders=...) on out-of-fold predictions of these rows only.
+    return model.fit(data, decoders=list(decoders))
 
 
-def own_features(config: Configuration) -> bool:
+def own_features(config: Configuration, spec: DatasetSpec) -> bool:
     """Whether the configuration brings its own featurisation (not the one the peers get)."""
-    if config.encoder not in ("auto", "tfidf", "mlp"):
+    if config.encoder not in ("auto", spec.encoder):
         return True
-    return config.inputs == "text" and config.encoder_options is not None
+    return spec.kind == "text" and config.encoder_options is not None
 
 
 def row_name(config: Configuration, decoder: str) -> str:
@@ -322,7 +320,8 @@ def run_dataset(
         "n_labels": dataset.n_labels,
         "features": spec.description,
         "inner_validation_fraction": bench_configs.INNER_VALIDATION_FRACTION,
-        "rows": [summarise(name, kinds[name], folds_of_row, configurations) for name, folds_of_row in per_fold.items()],
+        "rows": [summarise(name, kinds[name], folds_of_row, configurations, spec)
+                 for name, folds_of_row in per_fold.items()],
         "selections": selections,
         "peers": {peer.name: peer.description for peer in peers},
         "notes": notes,
@@ -335,7 +334,7 @@ def selected_name(metric: str) -> str:
     return f"ours, selected for {bench_configs.METRIC_TITLES[metric]}"
 
 
-def summarise(name: str, kind: str, folds: list[dict[str, Any]], configurations) -> dict[str, Any]:
+def summarise(name: str, kind: str, folds: list[dict[str, Any]], configurations, spec: DatasetSpec) -> dict[str, Any]:
     """One row of the results: mean and standard deviation (over folds, ddof=0) of each metric."""
     metrics = {
         metric: {"mean": float(np.mean([f["metrics"][metric] for f in folds])),
@@ -356,7 +355,7 @@ def summarise(name: str, kind: str, folds: list[dict[str, Any]], configurations)
         row["selected_per_fold"] = [f["selected"] for f in folds]
     elif kind == "ours":
         config = next((c for c in configurations if name.startswith(c.name + " / ")), None)
-        row["features"] = "own" if config is not None and own_features(config) else "shared"
+        row["features"] = "own" if config is not None and own_features(config, spec) else "shared"
     return row
 
 

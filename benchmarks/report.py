@@ -200,7 +200,10 @@ def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 def readme_block(result: dict[str, Any]) -> str:
+    from benchmarks.configs import DATASETS
+
     name = result["dataset"]
+    others = [spec.name for spec in DATASETS if spec.name != name]
     rows = [r for r in ordered_rows(result) if is_selected(r) or r["kind"] == "peer"]
     return "\n".join([
         f"{result.get('title', name)}, {result['folds']}-fold cross-validation (seed {result['seed']}), "
@@ -211,9 +214,10 @@ def readme_block(result: dict[str, Any]) -> str:
         "",
         *rows_table(rows),
         "",
-        f"Every configuration, timings, charts and the other datasets: "
-        f"[benchmarks/results/{name}.md](benchmarks/results/{name}.md), "
-        "[benchmarks/README.md](benchmarks/README.md). Regenerate with `make bench`.",
+        f"Every configuration, timings and charts: [benchmarks/results/{name}.md](benchmarks/results/{name}.md). "
+        "The other tables: " + ", ".join(f"[{other}](benchmarks/results/{other}.md)" for other in others)
+        + "; how it is run and where ours is below: [benchmarks/README.md](benchmarks/README.md). "
+        "Regenerate with `make bench`.",
     ])
 
 

@@ -21,7 +21,8 @@ from comorbid.data import MultiLabelDataset  # noqa: E402
 from comorbid.data.synthetic import dependent_label_problem, synthetic_coding_set  # noqa: E402
 
 FEATURES = DatasetSpec("tiny", "tiny features", "", "standardised", "five synthetic features, standardised")
-TEXT = DatasetSpec("tinytext", "tiny text", "", "tfidf", "TF-IDF of word unigrams", tfidf_options={"ngram_range": (1, 1)})
+TEXT = DatasetSpec("tinytext", "tiny text", "", "tfidf", "TF-IDF of word unigrams", text_options={"ngram_range": (1, 1)})
+CLINICAL = DatasetSpec("tinyclinical", "tiny clinical", "", "clinical", "the clinical encoder's features")
 QUICK = [
     Configuration("independent linear", "independent", ("hamming", "subset", "instance-f1"), "features",
                   encoder_options={"hidden": []}, train={"weight_decay": 1e-2}),
@@ -102,6 +103,45 @@ def test_text_dataset_peers_get_our_features(tmp_path):
         "independent text / hamming", "independent text / instance-f1"}
 
 
+@pytest.mark.slow
+def test_clinical_dataset_peers_get_our_features(tmp_path):
+    dataset = synthetic_coding_set(n=90, seed=3)
+    train, test = dataset.subset(np.arange(60)), dataset.subset(np.arange(60, 90))
+    clinical = Configuration("chain clinical", "chain", ("hamming", "subset"), "clinical", train={"max_iterations": 20})
+    model = compare.make_model(clinical, CLINICAL, seed=0)
+    model.fit(train)
+    # the encoder's own training defaults (L1) under the configuration's settings
+    assert model.encoder_name == "clinical"
+    assert model.train_config.penalty == "l1" and model.train_config.max_iterations == 20
+    X_train, X_test = compare.featurise(CLINICAL, train, test)
+    assert sp.issparse(X_train) and X_train.shape == (60, model.encoder.output_dim)
+    # words and characters side by side, exactly what our model sees
+    assert model.encoder.output_dim > len(model.encoder.vectorizer.vocabulary_)
+    np.testing.assert_array_equal(X_test.toarray(), model.encoder.featurize(test.inputs).numpy())
+    assert set(np.unique(X_train.data)) == {1.0}  # binary features
+    peers = [p for p in PEERS if p.name == "lp-svc"]
+    result = compare.run_dataset(dataset, CLINICAL, QUICK + [clinical], peers, n_folds=2, seed=0, log=lambda line: None)
+    _check_schema(result, 2)
+    ours = {row["method"] for row in result["rows"] if row["kind"] == "ours" and "selected_for" not in row}
+    # text configurations run on any text featurisation; clinical-only ones only on clinical
+    assert ours == {"independent text / hamming", "independent text / instance-f1", "chain clinical / hamming",
+                    "chain clinical / subset"}
+    assert "lp-svc" in {row["method"] for row in result["rows"]}
+    assert all(row["features"] == "shared" for row in result["rows"] if row["method"] in ours)
+
+
+def test_configurations_run_on_their_featurisation():
+    clinical = Configuration("c", "chain", ("hamming",), "clinical")
+    tfidf = Configuration("t", "chain", ("hamming",), "tfidf")
+    assert clinical.runs_on(CLINICAL) and not clinical.runs_on(TEXT) and not clinical.runs_on(FEATURES)
+    assert tfidf.runs_on(TEXT) and not tfidf.runs_on(CLINICAL)
+    assert QUICK[2].runs_on(TEXT) and QUICK[2].runs_on(CLINICAL) and not QUICK[2].runs_on(FEATURES)
+    assert compare.own_features(Configuration("o", "chain", ("hamming",), "text", encoder="tfidf"), CLINICAL)
+    assert not compare.own_features(clinical, CLINICAL)
+    with pytest.raises(ValueError, match="features"):
+        DatasetSpec("bad", "bad", "", "words", "unknown featurisation")
+
+
 def test_words_as_text():
     matrix = sp.csr_matrix(np.array([[0, 1, 1], [0, 0, 0], [1, 0, 0]], dtype=float))
     dataset = MultiLabelDataset(["a", "b", "c"], matrix, np.zeros((3, 1)), ["x"])
@@ -154,3 +194,64 @@ def test_decoder_throughput_table(tmp_path):
         ("instance-f1", 4, None), ("instance-f1", 8, None), ("instance-f1", 8, 4)}
     assert all(r["rows_per_s"] > 0 for r in records)
     assert "| independent | instance-f1 (shortlist L=4) |" in (tmp_path / "decoders.md").read_text()
+
+
+def test_configurations_run_on_a_named_dataset():
+    only_tiny_text = Configuration("t", "chain", ("hamming",), "tinytext")
+    assert only_tiny_text.runs_on(TEXT)
+    # another dataset of the same featurisation or kind is not enough
+    other_text = DatasetSpec("othertext", "other text", "", "tfidf", "TF-IDF")
+    assert not only_tiny_text.runs_on(other_text) and not only_tiny_text.runs_on(CLINICAL)
+    assert not compare.own_features(only_tiny_text, TEXT)
+
+
+def test_the_comparison_datasets_and_configurations():
+    from benchmarks import configs, inner_split
+
+    specs = {spec.name: spec for spec in configs.DATASETS}
+    assert len(specs) == len(configs.DATASETS)
+    # CMC twice: clinical features (the headline, in the README) and plain TF-IDF (the reference)
+    assert specs["cmc2007"].features == "clinical" and specs["cmc2007"].encoder == "clinical"
+    assert specs["cmc2007-tfidf"].features == "tfidf" and specs["cmc2007-tfidf"].encoder == "tfidf"
+    assert specs["cmc2007"].path == specs["cmc2007-tfidf"].path and specs["cmc2007"].kind == "text"
+    assert report.README_DATASET == "cmc2007"
+    inputs = {"any", "text", "features", *configs.FEATURE_ENCODERS, *specs}
+    for config in configs.CONFIGURATIONS + inner_split.CANDIDATES:
+        # a misspelt dataset name would silently run nowhere
+        assert config.inputs in inputs, config.name
+    for spec in configs.DATASETS:
+        ours = [c for c in configs.CONFIGURATIONS if c.runs_on(spec)]
+        assert ours, f"no configuration runs on {spec.name}"
+        # one row name per (configuration, decoder) on each dataset, candidates included
+        names = [c.name for c in configs.CONFIGURATIONS + inner_split.CANDIDATES if c.runs_on(spec)]
+        assert len(names) == len(set(names)), spec.name
+
+
+@pytest.mark.slow
+def test_inner_split_scores_candidates_without_the_test_fold(tmp_path):
+    from benchmarks import configs, inner_split
+    from comorbid.data import kfold_indices
+
+    dataset, _ = dependent_label_problem(n=120, n_features=5, n_labels=3, seed=4)
+    train, validation = inner_split.inner_split(dataset)
+    train_rows, test_rows = kfold_indices(dataset.labels, n_folds=configs.N_FOLDS, seed=configs.SEED)[0]
+    ids = np.asarray(dataset.ids)
+    assert len(set(ids)) == len(dataset) and len(train) + len(validation) == len(train_rows)
+    # fold 1's training rows split in two; no test row of fold 1 anywhere
+    assert not set(train.ids) & set(validation.ids)
+    assert set(train.ids) | set(validation.ids) == set(ids[train_rows])
+
+    peers = [p for p in PEERS if p.name == "br-lr"]
+    result = inner_split.run(FEATURES, dataset, QUICK, peers, log=lambda line: None)
+    assert result["inner_train_rows"] == len(train) and result["inner_validation_rows"] == len(validation)
+    # the text configuration does not run on features; peers are scored on the same split
+    assert set(result["rows"]) == {"independent linear / hamming", "independent linear / subset",
+                                   "independent linear / instance-f1", "chain linear / hamming",
+                                   "chain linear / subset", "br-lr"}
+    assert result["rows"]["br-lr"]["kind"] == "peer"
+    table = inner_split.markdown(result)
+    assert "| chain linear / subset | ours |" in table and f"Trained on {len(train)} rows" in table
+    # a later run keeps the rows it does not rerun and replaces those it does
+    later = {**result, "rows": {"br-lr": {**result["rows"]["br-lr"], "train_s": 99.0}}}
+    both = inner_split.merged(result, later)
+    assert len(both["rows"]) == len(result["rows"]) and both["rows"]["br-lr"]["train_s"] == 99.0

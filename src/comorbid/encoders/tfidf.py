@@ -112,13 +112,18 @@ class TfidfEncoder(Encoder):
         self.output_dim = sum(len(v.vocabulary_) for v in self.vectorizers.values())
         return self
 
-    def featurize(self, inputs: list[str]) -> torch.Tensor:
+    def sparse_features(self, inputs: list[str]) -> sp.csr_matrix:
+        """The features of ``inputs`` as a scipy CSR matrix ``[N, output_dim]`` (float32): the
+        vocabularies side by side, words first. ``featurize`` is its dense tensor; other
+        libraries (the benchmark's peer methods) can take this one as it is."""
         self.check_inputs(inputs)
         if not self.vectorizers:
-            raise RuntimeError(f"{type(self).__name__}.featurize called before fit")
+            raise RuntimeError(f"{type(self).__name__} used before fit")
         parts = [v.transform(inputs) for v in self.vectorizers.values()]
-        matrix = parts[0] if len(parts) == 1 else sp.hstack(parts)
-        return torch.as_tensor(matrix.toarray(), dtype=torch.get_default_dtype())
+        return (parts[0] if len(parts) == 1 else sp.hstack(parts)).tocsr()
+
+    def featurize(self, inputs: list[str]) -> torch.Tensor:
+        return torch.as_tensor(self.sparse_features(inputs).toarray(), dtype=torch.get_default_dtype())
 
     def fitted_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"output_dim": self.output_dim}
