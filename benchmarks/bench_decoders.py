@@ -50,8 +50,9 @@ from comorbid.heads import HEADS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-#: Arguments for decoders that cannot be built from their bare name.
-DEFAULT_ARGUMENTS = {"top-k": "top-k=5"}
+#: Arguments for decoders that cannot be built from their bare name, or whose default needs more
+#: than synthetic labels (mbr's default ICD tree cost needs ICD codes as label names).
+DEFAULT_ARGUMENTS = {"top-k": "top-k=5", "mbr": "mbr=jaccard"}
 INPUT_DIM = 32
 POSITIVES_PER_ROW = 5.0
 MAX_BATCH = 256
@@ -258,6 +259,8 @@ def markdown(records: list[dict[str, Any]], args, command: str) -> str:
         "|---|---|" + "---:|" * len(labels),
     ]
     keys = list(dict.fromkeys((r["head"], r["decoder"], r["shortlist"]) for r in records if r["head"]))
+    heads = list(dict.fromkeys(head for head, _, _ in keys))
+    keys.sort(key=lambda key: heads.index(key[0]))  # rows of a --merge run join their head's rows
     by = {(r["head"], r["decoder"], r["shortlist"], r["n_labels"]): r for r in records if r["head"]}
     for head, decoder, shortlist in keys:
         cells = []
@@ -289,11 +292,19 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-gib", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only the measured decoders' rows of an earlier decoders.json in --out")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     command = "python -m benchmarks.bench_decoders " + " ".join(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
     records = run(args)
+    earlier = args.out / "decoders.json"
+    if args.merge and earlier.is_file():
+        previous = json.loads(earlier.read_text())
+        remeasured = set(args.decoders or DECODERS)
+        records = [r for r in previous["records"] if r["decoder"].split("=")[0] not in remeasured] + records
+        command = f"{previous['command']}; then {command.strip()}"
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(records, args, command.strip())
     (args.out / "decoders.md").write_text(table)
