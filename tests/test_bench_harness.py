@@ -195,6 +195,14 @@ def test_decoder_throughput_table(tmp_path):
     assert all(r["rows_per_s"] > 0 for r in records)
     assert "| independent | instance-f1 (shortlist L=4) |" in (tmp_path / "decoders.md").read_text()
 
+    # --merge replaces only the rows of the decoders it measures; mbr runs with a set cost
+    bench_decoders.main(["--labels", "4", "--heads", "independent", "--decoders", "instance-f1", "mbr", "--merge",
+                         "--out", str(tmp_path)])
+    merged = json.loads((tmp_path / "decoders.json").read_text())["records"]
+    assert {(r["decoder"], r["n_labels"], r["shortlist"]) for r in merged} == {
+        ("hamming", 4, None), ("hamming", 8, None), ("hamming", 8, 4), ("instance-f1", 4, None), ("mbr=jaccard", 4, None)}
+    assert all(r["rows_per_s"] > 0 for r in merged)
+
 
 def test_configurations_run_on_a_named_dataset():
     only_tiny_text = Configuration("t", "chain", ("hamming",), "tinytext")
