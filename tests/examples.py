@@ -161,7 +161,7 @@ DISTRIBUTIONS = [
         lambda u, a: NonEmpty(_chain_monte_carlo(u, a, beam_size=4)),
         mc_tolerance=0.03,
     ),
-    DistributionExample(  # the generic paths: rejection sampling, enumerated non-empty mode
+    DistributionExample(  # exact first-on sampling per component; the enumerated non-empty mode
         "nonempty-mixture",
         lambda b, m, s, g: (_normal(g, b, 3, scale=s), _normal(g, b, 3, m, scale=2 * s) - s),
         lambda gate, logits: NonEmpty(BernoulliMixture(gate, logits)),
@@ -170,6 +170,17 @@ DISTRIBUTIONS = [
         "nonempty-ising",
         lambda b, m, s, g: (_normal(g, b, m, scale=s) - s, _normal(g, m, m, scale=s)),
         lambda u, c: NonEmpty(IsingLabels(u, c)),
+    ),
+    DistributionExample(  # Gibbs sampling of p(y | y != 0)
+        "nonempty-ising-gibbs",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s) - s, _normal(g, m, m, scale=s)),
+        lambda u, c: NonEmpty(IsingLabels(u, c, inference="gibbs", n_mc_samples=4000, gibbs_sweeps=24)),
+        mc_tolerance=0.03,
+    ),
+    DistributionExample(  # members picked by their P_r(y != 0), then sampled given y != 0
+        "nonempty-uniform-mixture",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s) - s, _normal(g, b, m, scale=s) - s, _normal(g, m, m, scale=2 * s)),
+        lambda u1, u2, a: NonEmpty(UniformMixture([IndependentBernoulli(u1), ChainBernoulli(u2, a)])),
     ),
 ]
 

@@ -1,7 +1,7 @@
 """A uniform mixture of joint label distributions: what an ensemble of models predicts.
 
 p(y | x) = (1 / R) sum_r p_r(y | x). ``log_prob`` is an exact log-mean-exp and ``sample`` is
-exact (pick a member, then sample it); ``marginals``, ``count_marginals`` and
+exact (pick a member, then sample it; given y != 0, pick it by its P_r(y != 0)); ``marginals``, ``count_marginals`` and
 ``log_prob_nonempty`` are linear in the distribution, so the members' averages, exact where
 theirs are. ``mode`` enumerates all 2^M sets up to ``enumerate_max_labels`` labels (exact);
 beyond, the best of the members' modes under the mixture, improved by single-label flips
@@ -70,6 +70,18 @@ class UniformMixture(JointLabelDistribution):
             # Draw every member, then keep one member's draw per (sample, row), chosen uniformly.
             draws = torch.stack([member.sample((n,)) for member in self.members])  # [R, n, B, M]
             which = torch.randint(self.n_members, (n, self.batch_size), device=draws.device)
+            picked = draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
+        return picked.reshape(*shape, *self.batch_shape, *self.event_shape)
+
+    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+        """Given y != 0: a member from its posterior given y != 0 (proportional to
+        P_r(y != 0)), then that member's ``sample_nonempty`` (exact where the members' are)."""
+        shape = torch.Size(sample_shape)
+        n = max(shape.numel(), 1)
+        with torch.no_grad():
+            posterior = torch.stack([member.log_prob_nonempty() for member in self.members], -1)  # [B, R]
+            which = torch.distributions.Categorical(logits=posterior).sample((n,))  # [n, B]
+            draws = torch.stack([member.sample_nonempty((n,)) for member in self.members])  # [R, n, B, M]
             picked = draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
         return picked.reshape(*shape, *self.batch_shape, *self.event_shape)
 

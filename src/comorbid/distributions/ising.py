@@ -256,16 +256,24 @@ class IsingLabels(JointLabelDistribution):
         entropy = -(torch.xlogy(q, q) + torch.xlogy(1 - q, 1 - q)).sum(-1)
         return self.energy(q) + entropy
 
-    def _gibbs(self, n_chains: int, sweeps: int, record: bool):
+    def _gibbs(self, n_chains: int, sweeps: int, record: bool, nonempty: bool = False):
         """``n_chains`` independent chains per row; returns the final states ``[n, B, M]`` and,
         if ``record``, Rao-Blackwellised marginals ``[B, M]`` and count marginals ``[B, M, M+1]``
         averaged over the second half of the sweeps: at each site update the conditional
-        p(y_j = 1 | y_-j) is credited to (j, 1 + the number of other labels on)."""
+        p(y_j = 1 | y_-j) is credited to (j, 1 + the number of other labels on).
+
+        ``nonempty`` (final states only): Gibbs sampling of p(y | y != 0): chains start
+        non-empty, and a site whose other labels are all off is set on (its conditional given
+        y != 0); single flips still connect every pair of non-empty sets."""
         b, m = self.unary_logits.shape
         with torch.no_grad():
             start = self.mean_field().clamp(0.05, 0.95)
             # Label-major layout [M, n, B]: a site's values are one contiguous block.
             state = torch.bernoulli(start.T[:, None, :].expand(m, n_chains, b).contiguous())
+            if nonempty:
+                most_likely = torch.nn.functional.one_hot(start.argmax(-1), m).T[:, None, :].to(state.dtype)
+                state = torch.where(state.sum(0, keepdim=True) == 0, most_likely, state)
+                on = state.sum(0)  # [n, B]
             unary = self.unary_logits.T[:, None, :]  # [M, 1, B]
             shared = self.symmetric.dim() == 2
             per_row = None if shared else self.symmetric.permute(1, 2, 0)[:, :, None, :]  # [M, M, 1, B]
@@ -283,6 +291,10 @@ class IsingLabels(JointLabelDistribution):
                         field = unary[j] + (per_row[j] * state).sum(0)
                     p = torch.sigmoid(field)  # [n, B]
                     new = (torch.rand_like(p) < p).to(p.dtype)  # faster than torch.bernoulli on CPU
+                    if nonempty:
+                        others = on - state[j]
+                        new = torch.where(others == 0, torch.ones_like(new), new)
+                        on = others + new
                     if keep:
                         rest = total - state[j]  # other labels on, [n, B]
                         marginals[j] += p.mean(0)
@@ -310,6 +322,15 @@ class IsingLabels(JointLabelDistribution):
                 samples = self._enumerated_sample(n)
             else:
                 samples, _, _ = self._gibbs(n, self.gibbs_sweeps, record=False)
+        return samples.reshape(*shape, *self.batch_shape, *self.event_shape)
+
+    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+        """Given y != 0: exact by enumeration, else by Gibbs sampling of the conditional
+        (approximate as ``sample``; never by rejection, which would repeat whole Gibbs runs)."""
+        if self.method == "enumeration":
+            return super().sample_nonempty(sample_shape)
+        shape = torch.Size(sample_shape)
+        samples, _, _ = self._gibbs(max(shape.numel(), 1), self.gibbs_sweeps, record=False, nonempty=True)
         return samples.reshape(*shape, *self.batch_shape, *self.event_shape)
 
     def marginals(self) -> torch.Tensor:

@@ -94,6 +94,25 @@ class BernoulliMixture(JointLabelDistribution):
         with torch.no_grad():
             return self._mixture.sample(torch.Size(sample_shape))
 
+    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+        """Exact samples given y != 0: a component from its posterior given y != 0
+        (pi_k P_k(y != 0), normalised), then that component's first label on, then its later
+        labels as usual. Rejection would redraw everything while any draw is empty, about
+        1 / P(y != 0) times for the row least likely to have a label."""
+        from comorbid.distributions.base import first_on_log_probs
+
+        shape = torch.Size(sample_shape)
+        with torch.no_grad():
+            first_on = first_on_log_probs(self.component_logits)  # [B, K, M]
+            posterior = torch.log_softmax(self.mixing_logits, -1) + torch.logsumexp(first_on, -1)
+            component = Categorical(logits=posterior).sample(shape)  # [*shape, B]
+            rows = torch.arange(self.batch_size, device=component.device)
+            logits = self.component_logits[rows, component]  # [*shape, B, M]
+            first = Categorical(logits=first_on[rows, component]).sample()[..., None]
+            later = (torch.rand_like(logits) < torch.sigmoid(logits)).to(logits.dtype)
+            position = torch.arange(self.n_labels, device=logits.device)
+            return torch.where(position < first, 0.0, torch.where(position == first, 1.0, later)).to(logits.dtype)
+
     def marginals(self) -> torch.Tensor:
         return torch.einsum("bk,bkm->bm", self.mixing_probs, torch.sigmoid(self.component_logits))
 
