@@ -27,7 +27,6 @@ from pathlib import Path
 
 from comorbid.cli import _make_model
 from comorbid.data import data_root, read_cmc_xml
-from comorbid.demo import DECODERS as DEMO_DECODERS, MODELS as DEMO_MODELS
 from comorbid.evaluation import REPORTED_METRICS, cross_validate
 
 RESULTS = Path(__file__).parent / "results"
@@ -146,8 +145,7 @@ def markdown(results: list[dict], hide: tuple[str, ...] = ()) -> str:
 
 
 def readme_blocks() -> dict[str, str]:
-    """The README's CMC blocks, from the tables' JSON: ``demo`` (what ``make demo`` prints: the
-    independent and chain rows of the models table, three decoders), ``defaults`` (the chain rows of the models
+    """The README's CMC blocks, from the tables' JSON: ``defaults`` (the chain rows of the models
     table, which are the CLI's defaults), ``models``, ``losses`` and ``options``."""
     blocks = {}
     for table in ("models", "losses", "options"):
@@ -157,11 +155,6 @@ def readme_blocks() -> dict[str, str]:
         results = json.loads(path.read_text())
         regenerate = f"Regenerate: `python -m benchmarks.readme_tables {table}`."
         if table == "models":
-            demo = [{**r, "metrics": {d: r["metrics"][d] for d in DEMO_DECODERS}} for r in results
-                    if r["flags"][0] == "--model" and r["flags"][1] in DEMO_MODELS]
-            if demo:
-                blocks["demo"] = (markdown(demo) + "\n\nThese are rows of the models table below (same folds, same "
-                                  f"models); `make demo` prints the same numbers. {regenerate}")
             defaults = [r for r in results if r["flags"][:2] == ["--model", "chain"]]
             if defaults:
                 decode = defaults[0]["flags"][defaults[0]["flags"].index("--decode") + 1]
