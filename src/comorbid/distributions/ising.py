@@ -265,6 +265,8 @@ class IsingLabels(JointLabelDistribution):
         ``nonempty`` (final states only): Gibbs sampling of p(y | y != 0): chains start
         non-empty, and a site whose other labels are all off is set on (its conditional given
         y != 0); single flips still connect every pair of non-empty sets."""
+        if record and nonempty:
+            raise ValueError("Gibbs estimates given y != 0 are not recorded; draw samples instead")
         b, m = self.unary_logits.shape
         with torch.no_grad():
             start = self.mean_field().clamp(0.05, 0.95)
