@@ -133,6 +133,16 @@ def inner_split(dataset, seed: int = bench_configs.SEED):
     return train.subset(inner_train), train.subset(inner_validation)
 
 
+def _score(rows: dict, kind: str, name: str, results: dict, labels, log) -> None:
+    """Score one configuration's or peer's predictions on the validation rows into ``rows``."""
+    for row, result in results.items():
+        rows[row] = {"kind": kind, "train_s": result["train_s"], "predict_s": result["predict_s"],
+                     **evaluate_predictions(labels, {row: result["predictions"]})[row]}
+    log(f"  {name}: {next(iter(results.values()))['train_s']:.1f} s")
+    for row in results:
+        log("    " + _line(row, rows[row]))
+
+
 def run(spec, dataset, configurations, peers, log=print) -> dict:
     train, validation = inner_split(dataset)
     rows = {}
@@ -144,12 +154,7 @@ def run(spec, dataset, configurations, peers, log=print) -> dict:
         except Exception as error:  # noqa: BLE001 - a candidate that fails is reported, not fatal
             log(f"  {config.name}: failed: {type(error).__name__}: {error}")
             continue
-        for name, result in results.items():
-            rows[name] = {"kind": "ours", "train_s": result["train_s"], "predict_s": result["predict_s"],
-                          **evaluate_predictions(validation.labels, {name: result["predictions"]})[name]}
-        log(f"  {config.name}: {next(iter(results.values()))['train_s']:.1f} s")
-        for name in results:
-            log("    " + _line(name, rows[name]))
+        _score(rows, "ours", config.name, results, validation.labels, log)
     if peers:
         X_train, X_validation = compare.featurise(spec, train, validation)
         for peer in peers:
@@ -160,12 +165,7 @@ def run(spec, dataset, configurations, peers, log=print) -> dict:
             except RuntimeError as error:
                 log(f"  {peer.name}: failed: {error}")
                 continue
-            for name, result in results.items():
-                rows[name] = {"kind": "peer", "train_s": result["train_s"], "predict_s": result["predict_s"],
-                              **evaluate_predictions(validation.labels, {name: result["predictions"]})[name]}
-            log(f"  {peer.name}: {next(iter(results.values()))['train_s']:.1f} s")
-            for name in results:
-                log("    " + _line(name, rows[name]))
+            _score(rows, "peer", peer.name, results, validation.labels, log)
     return {"dataset": spec.name, "inner_train_rows": len(train), "inner_validation_rows": len(validation),
             "rows": rows}
 
