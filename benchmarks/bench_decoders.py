@@ -34,16 +34,16 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from benchmarks.isolation import run_isolated
 from comorbid.decoders import DECODERS, get_decoder
 from comorbid.distributions.independent import IndependentBernoulli
 from comorbid.heads import HEADS
@@ -144,64 +144,6 @@ def time_cell(head_name: str, spec: str, n_labels: int, shortlist: int | None, s
     return {"rows_per_s": n_rows / seconds, "batch": n_rows, "seconds": seconds}
 
 
-def run_limited(function: Callable[[], Any], seconds: float, memory_gib: float) -> Any:
-    """``function()`` in a forked child under a wall-time and an address-space limit."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return function()
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(function, sender, memory_gib), daemon=True)
-    child.start()
-    sender.close()
-    try:
-        if not receiver.poll(seconds):
-            child.kill()
-            child.join()
-            raise RuntimeError(f"too slow: over {seconds:.0f} s")
-        status, payload = receiver.recv()
-    except EOFError:
-        child.join()
-        raise RuntimeError(f"the process died (exit status {child.exitcode})") from None
-    finally:
-        receiver.close()
-    child.join()
-    if status == "error":
-        raise RuntimeError(payload)
-    return payload
-
-
-def _child(function, sender, memory_gib: float) -> None:
-    try:
-        import resource
-
-        used = _virtual_memory_bytes()
-        limit = int(used + memory_gib * 2**30)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        result = ("ok", function())
-    except MemoryError:
-        result = ("error", f"out of memory (over {memory_gib:g} GiB)")
-    except BaseException as error:  # noqa: BLE001 - reported in the table
-        message = str(error).splitlines()[0] if str(error) else ""
-        if "allocate" in message or "memory" in message.lower():
-            message = f"out of memory (over {memory_gib:g} GiB)"
-        result = ("error", f"{type(error).__name__}: {message}" if "out of memory" not in message else message)
-    try:
-        sender.send(result)
-    finally:
-        sender.close()
-        os._exit(0)
-
-
-def _virtual_memory_bytes() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def run(args) -> list[dict[str, Any]]:
     specs, skipped = decoder_specs(args.decoders)
     heads = [h for h in HEADS if not args.heads or h in args.heads]
@@ -226,8 +168,8 @@ def run(args) -> list[dict[str, Any]]:
                         record["error"] = f"skipped ({failure})"
                     else:
                         try:
-                            record.update(run_limited(lambda: time_cell(head, spec, n_labels, shortlist, args.seed),
-                                                      args.cell_seconds, args.memory_gib))
+                            record.update(run_isolated(lambda: time_cell(head, spec, n_labels, shortlist, args.seed),
+                                                       args.cell_seconds, args.memory_gib))
                         except RuntimeError as error:
                             record["error"] = str(error)
                             failure = f"M={n_labels}: {error}"

@@ -27,7 +27,6 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse
 import fnmatch
 import json
-import multiprocessing
 import platform
 import sys
 import time
@@ -39,7 +38,9 @@ import scipy.sparse as sp
 import torch
 
 from benchmarks import configs as bench_configs
+from benchmarks.bench_losses import cpu_name
 from benchmarks.configs import Configuration, DatasetSpec
+from benchmarks.isolation import run_isolated
 from benchmarks.peers import PEERS, Peer
 from comorbid.data import MultiLabelDataset, kfold_indices, load_dataset, train_validation_split
 from comorbid.data.paths import data_root
@@ -90,50 +91,6 @@ def featurise(spec: DatasetSpec, train: MultiLabelDataset, test: MultiLabelDatas
         return text_encoder.sparse_features(train.inputs), text_encoder.sparse_features(test.inputs)
     encoder = MLPEncoder(hidden=()).fit(train.inputs)
     return encoder.featurize(train.inputs).numpy(), encoder.featurize(test.inputs).numpy()
-
-
-# ------------------------------------------------------------------------------ isolation
-def run_isolated(function: Callable[[], Any]) -> Any:
-    """``function()`` in a forked child; its result comes back through a pipe.
-
-    A native crash of a peer (mlrl-boomer 0.12.3 can corrupt its heap) then costs that peer's
-    row, not the whole run. Where ``fork`` is not available the function runs in-process.
-    Raises ``RuntimeError`` with the child's exception, or its exit status if it died.
-    """
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return function()
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child_main, args=(function, sender), daemon=True)
-    child.start()
-    sender.close()
-    try:
-        status, payload = receiver.recv()
-    except EOFError:
-        child.join()
-        code = child.exitcode
-        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        raise RuntimeError(f"the process died ({how}) before returning a result") from None
-    finally:
-        receiver.close()
-    child.join()
-    if status == "error":
-        raise RuntimeError(payload)
-    return payload
-
-
-def _child_main(function: Callable[[], Any], sender) -> None:
-    try:
-        result = ("ok", function())
-    except BaseException as error:  # noqa: BLE001 - everything goes back to the parent
-        result = ("error", f"{type(error).__name__}: {error}")
-    try:
-        sender.send(result)
-    finally:
-        sender.close()
-        # Skip the interpreter's teardown: native destructors of peers may crash there, after
-        # the result has been delivered.
-        os._exit(0)
 
 
 # ------------------------------------------------------------------------------ our models
@@ -380,16 +337,6 @@ def environment() -> dict[str, Any]:
         "versions": versions,
         "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 # ------------------------------------------------------------------------------ main
