@@ -105,6 +105,27 @@ def brute_recall_at_k(y_true, y_score, k) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
+def brute_average_precision(labels, scores, extra_true: int = 0) -> float | None:
+    """CodiEsp's AP of one row, from a full sort; ``extra_true`` gold labels never ranked."""
+    ranking = brute_top_k(scores, len(scores))
+    size = int(labels.sum()) + extra_true
+    if size == 0:
+        return None
+    hits, total = 0, 0.0
+    for rank, j in enumerate(ranking, start=1):
+        if labels[j]:
+            hits += 1
+            total += hits / rank
+    return total / size
+
+
+def brute_map(y_true, y_score, extra_true=None) -> float:
+    extra_true = np.zeros(len(y_true), dtype=int) if extra_true is None else extra_true
+    values = [brute_average_precision(labels, s, e) for labels, s, e in zip(y_true, y_score, extra_true)]
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else 0.0
+
+
 # ------------------------------------------------------------------ set metrics
 @DETERMINISTIC
 @given(pair=label_matrix_pairs(min_labels=2), zero_division=st.sampled_from(ZERO_DIVISIONS))
@@ -294,10 +315,78 @@ def test_top_k_row_blocks_and_shared_sort_do_not_change_results(problem, ks, spa
 
 
 @DETERMINISTIC
+@given(problem=problems(), sparse_truth=st.booleans(), blocks=st.booleans())
+def test_mean_average_precision_equals_brute_force(problem, sparse_truth, blocks):
+    """Ties are frequent in the drawn scores; rows without a true label are common."""
+    y_true, _, y_score = problem
+    labels = sp.csr_matrix(y_true) if sparse_truth else y_true
+    original = ranking._BLOCK_ENTRIES
+    try:
+        ranking._BLOCK_ENTRIES = 1 if blocks else original  # one row per block
+        value = metrics.mean_average_precision(labels, y_score)
+    finally:
+        ranking._BLOCK_ENTRIES = original
+    assert value == pytest.approx(brute_map(y_true, y_score), abs=1e-12)
+
+
+@DETERMINISTIC
+@given(problem=problems(ties=False))
+def test_mean_average_precision_is_sklearn_average_precision_per_row_without_ties(problem):
+    y_true, _, y_score = problem
+    rows = [i for i in range(len(y_true)) if y_true[i].any()]
+    expected = np.mean([skm.average_precision_score(y_true[i], y_score[i]) for i in rows]) if rows else 0.0
+    assert metrics.mean_average_precision(y_true, y_score) == pytest.approx(expected, abs=1e-12)
+
+
+@DETERMINISTIC
+@given(problem=problems(), data=st.data())
+def test_unranked_true_labels_only_lower_recall_and_map(problem, data):
+    """True labels outside the columns (codes a model does not know) are misses."""
+    y_true, _, y_score = problem
+    extra = np.array(data.draw(st.lists(st.integers(0, 2), min_size=len(y_true), max_size=len(y_true))))
+    assert ranking._mean_average_precision_compute(y_true, y_score, extra) == pytest.approx(
+        brute_map(y_true, y_score, extra), abs=1e-12
+    )
+    sizes = y_true.sum(1) + extra
+    k = data.draw(st.integers(1, y_true.shape[1] + 1), label="k")
+    hits = [sum(labels[j] for j in brute_top_k(s, k)) for labels, s in zip(y_true, y_score)]
+    recalls = [h / n for h, n in zip(hits, sizes) if n]
+    expected = float(np.mean(recalls)) if recalls else 0.0
+    assert ranking._recall_at_k_compute(y_true, y_score, [k], extra)[0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_mean_average_precision_hand_example_and_difference_from_lrap():
+    # gold {0, 2}; ranking 1, 0, 2 (scores), so gold at ranks 2 and 3: AP = (1/2 + 2/3) / 2
+    y_true, y_score = np.array([[1, 0, 1, 0]]), np.array([[0.5, 0.9, 0.1, 0.0]])
+    assert metrics.mean_average_precision(y_true, y_score) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert metrics.label_ranking_average_precision(y_true, y_score) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    # ties: MAP breaks them by column (gold column 1 ranks 2nd), LRAP counts them against (3rd)
+    y_true, y_score = np.array([[0, 1, 0]]), np.array([[0.5, 0.5, 0.5]])
+    assert metrics.mean_average_precision(y_true, y_score) == pytest.approx(1 / 2)
+    assert metrics.label_ranking_average_precision(y_true, y_score) == pytest.approx(1 / 3)
+    # rows without truth: MAP leaves them out, LRAP scores them 1
+    y_true, y_score = np.array([[1, 0], [0, 0]]), np.array([[0.1, 0.9], [0.1, 0.9]])
+    assert metrics.mean_average_precision(y_true, y_score) == pytest.approx(1 / 2)
+    assert metrics.label_ranking_average_precision(y_true, y_score) == pytest.approx((1 / 2 + 1) / 2)
+    assert metrics.mean_average_precision(np.zeros((2, 2)), y_score) == 0.0
+
+
+def test_precision_and_recall_at_k_hand_example():
+    # row 0: gold {A, C}, ranking C, B, A, D; row 1: gold {D}, ranking D, A, B, C
+    y_true = np.array([[1, 0, 1, 0], [0, 0, 0, 1]])
+    y_score = np.array([[0.6, 0.7, 0.9, 0.1], [0.3, 0.2, 0.1, 0.8]])
+    assert metrics.precision_at_k(y_true, y_score, 1) == 1.0
+    assert metrics.precision_at_k(y_true, y_score, 2) == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert metrics.precision_at_k(y_true, y_score, 3) == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert metrics.recall_at_k(y_true, y_score, 2) == pytest.approx((1 / 2 + 1) / 2)
+    assert metrics.mean_average_precision(y_true, y_score) == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
+
+
+@DETERMINISTIC
 @given(problem=problems(), kind=st.sampled_from(CONTAINERS))
 def test_score_metrics_same_for_every_container(problem, kind):
     y_true, _, y_score = problem
-    for name in ("ranking_loss", "coverage", "label_ranking_average_precision"):
+    for name in ("ranking_loss", "coverage", "label_ranking_average_precision", "mean_average_precision"):
         function = getattr(metrics, name)
         assert function(to_container(y_true, kind), to_container(y_score, kind)) == function(y_true, y_score)
     assert metrics.precision_at_k(to_container(y_true, kind), to_container(y_score, kind), 2) == metrics.precision_at_k(

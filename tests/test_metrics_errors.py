@@ -28,6 +28,7 @@ SCORE_METRICS = [
     metrics.label_ranking_average_precision,
     lambda y_true, y_score: metrics.precision_at_k(y_true, y_score, 3),
     lambda y_true, y_score: metrics.recall_at_k(y_true, y_score, 3),
+    metrics.mean_average_precision,
     lambda y_true, y_score: metrics.evaluate(y_true, y_true, y_score),
 ]
 

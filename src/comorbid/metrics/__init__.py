@@ -8,7 +8,8 @@ raises ``ValueError`` saying what was expected and what was got.
 Set metrics (:mod:`comorbid.metrics.sets`): ``subset_accuracy``, ``hamming_loss``,
 ``micro_f1``, ``macro_f1``, ``micro_precision``, ``micro_recall``, ``instance_f1``,
 ``jaccard``. Score metrics (:mod:`comorbid.metrics.ranking`): ``ranking_loss``, ``coverage``,
-``label_ranking_average_precision``, ``precision_at_k``, ``recall_at_k``. All at once:
+``label_ranking_average_precision``, ``precision_at_k``, ``recall_at_k``,
+``mean_average_precision``. All at once:
 ``evaluate``. Per-row utilities for decoders: :mod:`comorbid.metrics.utility`.
 See ``docs/metrics.md`` for formulas and conventions.
 """
@@ -17,6 +18,7 @@ from comorbid.metrics.evaluate import DEFAULT_KS, evaluate
 from comorbid.metrics.ranking import (
     coverage,
     label_ranking_average_precision,
+    mean_average_precision,
     precision_at_k,
     ranking_loss,
     recall_at_k,
@@ -43,6 +45,7 @@ __all__ = [
     "jaccard",
     "label_ranking_average_precision",
     "macro_f1",
+    "mean_average_precision",
     "mean_utility",
     "micro_f1",
     "micro_precision",

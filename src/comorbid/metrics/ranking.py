@@ -12,6 +12,10 @@ Higher scores mean "more likely relevant"; only the order of scores within a row
 multi-label classification. scikit-learn has no multi-label precision@k
 (``top_k_accuracy_score`` is for one true class per row), so they are written here, with the
 tie-breaking rule stated: among equal scores the lower column index ranks first.
+``mean_average_precision`` is the MAP of the CodiEsp ICD-coding task (Miranda-Escalada et
+al., 2020, "Overview of automatic clinical coding: annotations, guidelines, and solutions
+for non-English clinical cases at CodiEsp track of CLEF eHealth 2020", CLEF Working Notes),
+with the same tie rule; it is not scikit-learn's LRAP when a row has several true labels.
 """
 
 from __future__ import annotations
@@ -86,15 +90,58 @@ def _top_k_hits(y_true: LabelMatrix, y_score: np.ndarray, ks: Sequence[int]) -> 
     return hits
 
 
+def _average_precisions(y_true: LabelMatrix, y_score: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``[N]``: each row's average precision, ``sum_{j in Y_i} precision@rank_i(j) / sizes_i``.
+
+    ``sizes`` ``[N]`` are the rows' numbers of true labels, at least the row sums: true labels
+    outside the columns (never ranked) count in the denominator only. Rows with size 0 get 0.
+    Ranks come from a stable sort of the negated scores (ties: lower column index first),
+    computed on row blocks of about ``_BLOCK_ENTRIES`` scores.
+    """
+    n_rows, n_labels = y_score.shape
+    block = max(1, _BLOCK_ENTRIES // n_labels)
+    ranks = np.arange(1, n_labels + 1, dtype=np.float64)
+    sums = np.empty(n_rows, dtype=np.float64)
+    for start in range(0, n_rows, block):
+        stop = min(start + block, n_rows)
+        order = np.argsort(-y_score[start:stop], axis=1, kind="stable")
+        relevant = np.take_along_axis(_dense(y_true[start:stop]), order, axis=1)
+        hits = relevant.cumsum(axis=1, dtype=np.int64)
+        sums[start:stop] = (relevant * (hits / ranks)).sum(axis=1)
+    return np.divide(sums, sizes, out=np.zeros(n_rows), where=sizes > 0)
+
+
+def _row_sizes(y_true: LabelMatrix, n_unranked: np.ndarray | None) -> np.ndarray:
+    """``[N]`` true labels per row: those in the columns plus ``n_unranked`` (never ranked)."""
+    sizes = np.asarray(y_true.sum(axis=1)).ravel().astype(np.int64)
+    return sizes if n_unranked is None else sizes + n_unranked
+
+
+def _mean_average_precision_compute(y_true: LabelMatrix, y_score: np.ndarray,
+                                    n_unranked: np.ndarray | None = None) -> float:
+    """MAP over rows with a true label (``n_unranked``: see :func:`_recall_at_k_compute`)."""
+    sizes = _row_sizes(y_true, n_unranked)
+    has_truth = sizes > 0
+    if not has_truth.any():
+        return 0.0
+    rows = np.flatnonzero(has_truth)
+    return float(np.mean(_average_precisions(y_true[rows], y_score[rows], sizes[rows])))
+
+
 def _precision_at_k_compute(y_true: LabelMatrix, y_score: np.ndarray, ks: Sequence[int]) -> list[float]:
     """precision@k for each ``k`` in ``ks``."""
     hits = _top_k_hits(y_true, y_score, ks)
     return [float(np.mean(row / k)) for row, k in zip(hits, ks)]
 
 
-def _recall_at_k_compute(y_true: LabelMatrix, y_score: np.ndarray, ks: Sequence[int]) -> list[float]:
-    """recall@k for each ``k`` in ``ks``; rows without a true label are left out."""
-    sizes = np.asarray(y_true.sum(axis=1)).ravel().astype(np.int64)
+def _recall_at_k_compute(y_true: LabelMatrix, y_score: np.ndarray, ks: Sequence[int],
+                         n_unranked: np.ndarray | None = None) -> list[float]:
+    """recall@k for each ``k`` in ``ks``; rows without a true label are left out.
+
+    ``n_unranked`` ``[N]``: true labels per row that are not among the columns (e.g. codes a
+    model does not know): they are never in the top k, so they only lower recall.
+    """
+    sizes = _row_sizes(y_true, n_unranked)
     has_truth = sizes > 0
     if not has_truth.any():
         return [0.0 for _ in ks]
@@ -209,3 +256,33 @@ def recall_at_k(y_true: Any, y_score: Any, k: int) -> float:
     k = validate_k(k)
     y_true, y_score = _validate_and_format(y_true, y_score, allow_infinite=True)
     return _recall_at_k_compute(y_true, y_score, [k])[0]
+
+
+def mean_average_precision(y_true: Any, y_score: Any) -> float:
+    """Mean over rows with a true label of the average precision of the row's ranking.
+
+    ``MAP = 1/|R| sum_{i in R} 1/|Y_i| sum_{j in Y_i} |{l in Y_i: r_il <= r_ij}| / r_ij`` with
+    ``r_ij`` the rank (1 = best) of label ``j`` when row ``i``'s labels are sorted by
+    decreasing score, ties to the lower column index, and ``R = {i: |Y_i| > 0}``: rows with
+    no true label have no average precision and are left out of the mean (0.0 if every row
+    is empty). This is CodiEsp's MAP, and per row it is
+    ``sklearn.metrics.average_precision_score`` when the row's scores have no ties (that
+    function groups tied scores into one threshold instead). It differs from
+    :func:`label_ranking_average_precision`, which ranks each true label among all labels
+    scored at least as high, counting ties against, and scores empty rows 1.
+
+    Args:
+        y_true: ``[N, M]`` 0/1 true labels (dense or ``scipy.sparse``).
+        y_score: ``[N, M]`` scores; +-inf allowed, NaN not.
+
+    Returns:
+        A float in [0, 1] (1 is perfect).
+
+    Example:
+        >>> y_true = [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
+        >>> y_score = [[0.9, 0.8, 0.1], [0.5, 0.5, 0.5], [0.3, 0.3, 0.2]]
+        >>> round(mean_average_precision(y_true, y_score), 4)  # ((1 + 2/3) / 2 + 1/2) / 2; row 1 left out
+        0.6667
+    """
+    y_true, y_score = _validate_and_format(y_true, y_score, allow_infinite=True)
+    return _mean_average_precision_compute(y_true, y_score)
