@@ -6,16 +6,21 @@ import time
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from rich.progress import Progress
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.splits import kfold_indices
-from comorbid.metrics import evaluate
+from comorbid.metrics import evaluate, ranking
+from comorbid.metrics._inputs import format_labels, validate_and_format_scores, validate_labels
 from comorbid.model import MultiLabelModel
 from comorbid.report.stats import reliability
 
 #: The metrics every report shows, in this order.
 REPORTED_METRICS = ("subset_accuracy", "hamming_loss", "micro_f1", "macro_f1", "instance_f1", "jaccard")
+
+#: The ranking metrics of the marginals (decoder-independent) that cv and evaluate report.
+RANKING_METRICS = ("precision@5", "precision@8", "precision@15", "recall@8", "recall@15", "map")
 
 
 def evaluate_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -24,6 +29,32 @@ def evaluate_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray])
         decoder: {name: float(value) for name, value in evaluate(y_true, y_pred).items() if name in REPORTED_METRICS}
         for decoder, y_pred in predictions.items()
     }
+
+
+def ranking_scores(y_true: Any, marginals: Any, unranked: Any | None = None) -> dict[str, float]:
+    """:data:`RANKING_METRICS` of codes ranked by marginal probability.
+
+    ``precision@k`` is :func:`comorbid.metrics.precision_at_k`, ``recall@k``
+    :func:`comorbid.metrics.recall_at_k` and ``map`` :func:`comorbid.metrics.mean_average_precision`
+    (ties to the lower column; rows without a gold code left out of recall and MAP).
+
+    Args:
+        y_true: ``[N, M]`` 0/1 gold codes among the model's ``M`` labels.
+        marginals: ``[N, M]`` P(y_j = 1 | x).
+        unranked: optional ``[N, U]`` 0/1 gold codes the model does not know (numpy or
+            ``scipy.sparse``): never ranked, they count as misses (they lower recall and MAP;
+            precision@k is unchanged).
+    """
+    labels = validate_labels("y_true", y_true)
+    labels = format_labels(labels, sparse=sp.issparse(labels))
+    scores = validate_and_format_scores(marginals, labels, allow_infinite=True, name="marginals")
+    extra = None
+    if unranked is not None and unranked.shape[1]:
+        extra = np.asarray(unranked.sum(axis=1)).ravel().astype(np.int64)
+    precision = ranking._precision_at_k_compute(labels, scores, [5, 8, 15])
+    recall = ranking._recall_at_k_compute(labels, scores, [8, 15], extra)
+    values = [*precision, *recall, ranking._mean_average_precision_compute(labels, scores, extra)]
+    return dict(zip(RANKING_METRICS, values))
 
 
 def cross_validate(
@@ -43,13 +74,15 @@ def cross_validate(
     Returns:
         ``{"folds": k, "seed": .., "metrics": {decoder: {metric: mean}}, "std": {..},
         "per_fold": {decoder: [{metric: value}, ...]}, "train_s": [..], "predict_s": [..],
-        "ece": [..], "calibration": [..]}``: ``ece`` is the expected calibration error of each
-        test fold's marginals (10 bins, ``comorbid.report.stats.reliability``), ``calibration``
+        "ece": [..], "calibration": [..], "ranking": {"mean": {..}, "std": {..}, "per_fold": [..]}}``:
+        ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
+        (:func:`ranking_scores`: one set per fold, whatever the decoders), ``ece`` the expected
+        calibration error of each test fold's marginals (10 bins, ``comorbid.report.stats.reliability``), ``calibration``
         each fold model's fitted temperature record (empty dicts when not calibrated).
     """
     folds = kfold_indices(dataset.labels, n_folds=n_folds, seed=seed)
     per_fold: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
-    train_seconds, predict_seconds, eces, calibrations = [], [], [], []
+    train_seconds, predict_seconds, eces, calibrations, rankings = [], [], [], [], []
     task = progress.add_task(f"{description} folds", total=n_folds, status="") if progress is not None else None
     for index, (train_rows, test_rows) in enumerate(folds, start=1):
         start = time.perf_counter()
@@ -63,7 +96,9 @@ def cross_validate(
         predict_seconds.append(time.perf_counter() - start)
         for decoder, scores in evaluate_predictions(test.labels, predictions).items():
             per_fold[decoder].append(scores)
-        eces.append(reliability(test.labels, np.clip(model.marginals(test), 0.0, 1.0)).ece)
+        marginals = model.marginals(test)
+        eces.append(reliability(test.labels, np.clip(marginals, 0.0, 1.0)).ece)
+        rankings.append(ranking_scores(test.labels, marginals))
         calibrations.append(dict(model.calibration))
         if progress is not None:
             progress.update(task, advance=1)
@@ -79,4 +114,9 @@ def cross_validate(
         "predict_s": predict_seconds,
         "ece": eces,
         "calibration": calibrations,
+        "ranking": {
+            "mean": {m: float(np.mean([f[m] for f in rankings])) for m in RANKING_METRICS},
+            "std": {m: float(np.std([f[m] for f in rankings])) for m in RANKING_METRICS},
+            "per_fold": rankings,
+        },
     }

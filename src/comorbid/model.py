@@ -262,14 +262,29 @@ class MultiLabelModel:
 
     def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)) -> dict[str, np.ndarray]:
         """Label sets ``[N, M]`` (0/1 int8) for each decoder, keyed by the decoder's spec."""
+        return self._predict(dataset_or_inputs, decoders, with_marginals=False)[0]
+
+    def predict_with_marginals(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)
+                               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """:meth:`predict` and :meth:`marginals` ``[N, M]`` from one distribution per batch (its
+        cached marginals, e.g. a chain's Monte Carlo estimate, serve the decoders too)."""
+        return self._predict(dataset_or_inputs, decoders, with_marginals=True)
+
+    def _predict(self, dataset_or_inputs, decoders, with_marginals: bool) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         self._check_fitted()
         chosen = {spec if isinstance(spec, str) else spec.spec: self.decoder(spec) for spec in decoders}
         parts: dict[str, list[np.ndarray]] = {name: [] for name in chosen}
+        marginals: list[np.ndarray] = []
         for dist in self.distributions(dataset_or_inputs):
             for name, decoder in chosen.items():
                 parts[name].append(decoder.decode(dist).cpu().numpy().astype(np.int8))
+            if with_marginals:
+                marginals.append(dist.marginals().cpu().numpy())
         m = len(self.label_names)
-        return {name: np.concatenate(p) if p else np.zeros((0, m), np.int8) for name, p in parts.items()}
+        sets = {name: np.concatenate(p) if p else np.zeros((0, m), np.int8) for name, p in parts.items()}
+        if not with_marginals:
+            return sets, None
+        return sets, np.concatenate(marginals) if marginals else np.zeros((0, m))
 
     def marginals(self, dataset_or_inputs) -> np.ndarray:
         """P(y_j = 1 | x) ``[N, M]``."""
