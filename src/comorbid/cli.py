@@ -20,7 +20,7 @@ from rich.table import Table
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import get_decoder, parse_decoders
-from comorbid.evaluation import REPORTED_METRICS, cross_validate, evaluate_predictions
+from comorbid.evaluation import RANKING_METRICS, REPORTED_METRICS, cross_validate, evaluate_predictions, ranking_scores
 from comorbid.model import MultiLabelModel
 from comorbid.training import TrainConfig, new_progress
 
@@ -174,6 +174,49 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]], std: dict | Non
     return table
 
 
+def ranking_table(title: str, values: dict[str, float], std: dict[str, float] | None = None) -> Table:
+    """A one-row rich table of the ranking metrics of the marginals (decoder-independent)."""
+    table = Table(title=title)
+    for metric in RANKING_METRICS:
+        table.add_column(metric, justify="right")
+    table.add_row(*(f"{values[m]:.3f}" + (f" ± {std[m]:.3f}" if std is not None else "") for m in RANKING_METRICS))
+    return table
+
+
+def _top_codes(marginals: np.ndarray, top: int) -> np.ndarray:
+    """``[B, min(top, M)]`` column indices of each row's best marginals, highest first.
+
+    ``np.argpartition`` picks the ``top`` columns in ``O(M)`` per row, then only those are
+    sorted; equal marginals are ordered lower column first (which of several columns tied at
+    the cut gets in is left to ``argpartition``).
+    """
+    n = min(top, marginals.shape[1])
+    if n < marginals.shape[1]:
+        chosen = np.argpartition(-marginals, n - 1, axis=1)[:, :n]
+    else:
+        chosen = np.broadcast_to(np.arange(n), marginals.shape)
+    values = np.take_along_axis(marginals, chosen, axis=1)
+    return np.take_along_axis(chosen, np.lexsort((chosen, -values), axis=1), axis=1)
+
+
+def _write_scores(path: str, ids, label_names: list[str], marginals: np.ndarray, top: int) -> None:
+    """JSON lines ``{"id": .., "scores": {code: probability}}``: each row's ``top`` codes by
+    marginal probability, highest first, rounded to 6 decimals; rows in input order."""
+    names = np.asarray(label_names, dtype=object)
+    block = max(1, (1 << 22) // max(1, marginals.shape[1]))
+
+    def write(stream):
+        for start in range(0, len(marginals), block):
+            # float64 before rounding: a rounded float32 prints as 0.9997389912605286
+            part = np.clip(marginals[start : start + block].astype(np.float64), 0.0, 1.0)
+            best = _top_codes(part, top)
+            probabilities = np.round(np.take_along_axis(part, best, axis=1), 6).tolist()
+            for row_id, codes, values in zip(ids[start : start + block], names[best].tolist(), probabilities):
+                stream.write(json.dumps({"id": row_id, "scores": dict(zip(codes, values))}) + "\n")
+
+    _write_atomic(path, write)
+
+
 # ---------------------------------------------------------------------------- commands
 @app.command()
 def cv(
@@ -214,6 +257,8 @@ def cv(
     stdout.print(metrics_table(f"{dataset.name}: {model}, {folds}-fold CV (seed {seed}), mean ± std",
                                {f"{model} / {d}": v for d, v in result["metrics"].items()},
                                {f"{model} / {d}": v for d, v in result["std"].items()}))
+    stdout.print(ranking_table("codes ranked by marginal probability, mean ± std over folds",
+                               result["ranking"]["mean"], result["ranking"]["std"]))
     temperatures = [c["temperature"] for c in result["calibration"] if c]
     console.print(f"test-fold ECE of the marginals: {np.mean(result['ece']):.4f}"
                   + (f"; temperatures {', '.join(f'{t:.2f}' for t in temperatures)}" if temperatures else ""))
@@ -286,6 +331,10 @@ def predict(
         "spans of the note that drove it (docs/explain_and_report.md)."),
     explain_method: str = typer.Option("occlusion", "--explain-method", help="occlusion (any model) or attention (caml)."),
     top_words: int = typer.Option(3, "--top-words", help="--explain: words cited per code at most."),
+    scores: Optional[str] = typer.Option(
+        None, "--scores", help="Also write SCORES.jsonl: per row, {\"id\": .., \"scores\": {code: probability}}, "
+        "the --scores-top codes by marginal probability, highest first."),
+    scores_top: int = typer.Option(50, "--scores-top", help="--scores: codes per row (all if fewer)."),
     labels: Optional[str] = LabelsOption,
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -294,11 +343,17 @@ def predict(
     """Write the predicted label set of every row of DATA, in input order."""
     if top_words < 1:
         raise InputError(f"--top-words must be >= 1, got {top_words}")
+    if scores_top < 1:
+        raise InputError(f"--scores-top must be >= 1, got {scores_top}")
     decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
                                                              labels_column, id_column)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
-    predictions = trained.predict(dataset, decoders)[decoders[0]]
+    if scores:  # one distribution per batch serves the decoder and the scores
+        predictions, marginals = trained.predict_with_marginals(dataset, decoders)
+        predictions = predictions[decoders[0]]
+    else:
+        predictions = trained.predict(dataset, decoders)[decoders[0]]
 
     def write(stream):
         writer = csv.writer(stream)
@@ -308,6 +363,9 @@ def predict(
 
     _write_atomic(out, write)
     console.print(f"wrote {len(dataset)} predictions to {out}")
+    if scores:
+        _write_scores(scores, dataset.ids, trained.label_names, marginals, scores_top)
+        console.print(f"wrote the top {min(scores_top, len(trained.label_names))} codes of {len(dataset)} rows to {scores}")
     if explain:
         from comorbid.explain import explain as explain_notes
 
@@ -361,13 +419,17 @@ def evaluate_command(
         raise InputError(f"{data} has no labels to evaluate against")
     unknown = sorted(set(dataset.label_names) - set(trained.label_names))
     aligned = dataset.with_label_names(trained.label_names + unknown)
-    predictions = trained.predict(aligned, decoders)
+    predictions, marginals = trained.predict_with_marginals(aligned, decoders)
     padded = {d: _pad(p, len(unknown)) for d, p in predictions.items()}
     scores = evaluate_predictions(aligned.labels, padded)
+    known = len(trained.label_names)  # unknown gold codes are never ranked: misses
+    ranked = ranking_scores(aligned.labels[:, :known], marginals, aligned.labels[:, known:])
     stdout.print(metrics_table(f"{model_dir} on {data}", scores))
+    stdout.print(ranking_table("codes ranked by marginal probability", ranked))
     if unknown:
         console.print(f"note: {len(unknown)} label(s) in the data are unknown to the model: {', '.join(unknown[:10])}")
-    _write_json(json_out, {"model_dir": model_dir, "data": data, "metrics": scores, "unknown_labels": unknown})
+    _write_json(json_out, {"model_dir": model_dir, "data": data, "metrics": scores, "ranking": ranked,
+                           "unknown_labels": unknown})
 
 
 def _pad(predictions, extra: int):
