@@ -116,6 +116,14 @@ def test_save_refuses_a_model_folder_holding_files_it_did_not_write(trained, mod
     MultiLabelModel.load(model_copy)
 
 
+def test_save_through_a_symlinked_model_folder_replaces_the_target_and_keeps_the_link(trained, tmp_path, model_copy):
+    link = tmp_path / "current"
+    link.symlink_to(model_copy)
+    trained["model"].save(link)
+    assert link.is_symlink() and MultiLabelModel.load(link).label_names == NAMES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "model"]
+
+
 # ------------------------------------------------------------------ 2. one atomic write
 def test_write_atomic_keeps_the_mode_of_a_replaced_file_and_gives_a_new_one_the_umask_default(tmp_path):
     kept = tmp_path / "kept.csv"
