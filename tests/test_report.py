@@ -119,7 +119,7 @@ def test_write_atomic_leaves_nothing_half_written(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("comorbid.report.html.os.replace", broken)
+    monkeypatch.setattr("comorbid.io.os.replace", broken)
     with pytest.raises(OSError):
         write_atomic(target, "<p>new</p>")
     assert target.read_text() == "<p>old</p>" and [p.name for p in tmp_path.iterdir()] == ["r.html"]

@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from safetensors import SafetensorError
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import get_decoder, parse_decoders
 from comorbid.evaluation import RANKING_METRICS, REPORTED_METRICS, cross_validate, evaluate_predictions, ranking_scores
-from comorbid.model import MultiLabelModel
+from comorbid.io import check_writable, spreadsheet_cell, write_atomic
+from comorbid.model import MultiLabelModel, check_model_destination
 from comorbid.training import TrainConfig, new_progress
 
 from typer import Abort, Exit
@@ -138,23 +137,16 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
                                    nonempty=choices[nonempty], calibrate=calibrate, ensemble=ensemble)
 
 
-def _write_atomic(path: str, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            write(stream)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _check_outputs(*files: Optional[str]) -> None:
+    """Fail in a second, before any work, if an output file cannot be written (comorbid.io)."""
+    for path in files:
+        if path:
+            check_writable(path, "file")
 
 
 def _write_json(path: Optional[str], payload: dict) -> None:
     if path:
-        _write_atomic(path, lambda stream: json.dump(payload, stream, indent=1))
+        write_atomic(path, lambda stream: json.dump(payload, stream, indent=1))
 
 
 def metrics_table(title: str, rows: dict[str, dict[str, float]], std: dict | None = None) -> Table:
@@ -214,7 +206,7 @@ def _write_scores(path: str, ids, label_names: list[str], marginals: np.ndarray,
             for row_id, codes, values in zip(ids[start : start + block], names[best].tolist(), probabilities):
                 stream.write(json.dumps({"id": row_id, "scores": dict(zip(codes, values))}) + "\n")
 
-    _write_atomic(path, write)
+    write_atomic(path, write)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -242,6 +234,7 @@ def cv(
     id_column: Optional[str] = IdColumnOption,
 ):
     """Cross-validate one model with several decoders on the same folds."""
+    _check_outputs(json_out)
     decoders = parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
                              calibrate, ensemble, balance, encoder_option)
@@ -290,7 +283,9 @@ def train(
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
 ):
-    """Train a model on all of DATA and save it."""
+    """Train a model on all of DATA and save it (OUT must be missing, empty or a model directory)."""
+    check_writable(out, "dir")
+    check_model_destination(out)
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
                              calibrate, ensemble, balance, encoder_option)
@@ -340,7 +335,12 @@ def predict(
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
 ):
-    """Write the predicted label set of every row of DATA, in input order."""
+    """Write the predicted label set of every row of DATA, in input order.
+
+    Cells that a spreadsheet would read as a formula (text starting with =, +, -, @, tab or
+    carriage return) are written with a leading single quote.
+    """
+    _check_outputs(out, explain, scores)
     if top_words < 1:
         raise InputError(f"--top-words must be >= 1, got {top_words}")
     if scores_top < 1:
@@ -359,9 +359,10 @@ def predict(
         writer = csv.writer(stream)
         writer.writerow(["id", "labels"])
         for row_id, row in zip(dataset.ids, predictions):
-            writer.writerow([row_id, ";".join(name for name, on in zip(trained.label_names, row) if on)])
+            labels = ";".join(name for name, on in zip(trained.label_names, row) if on)
+            writer.writerow([spreadsheet_cell(str(row_id)), spreadsheet_cell(labels)])
 
-    _write_atomic(out, write)
+    write_atomic(out, write)
     console.print(f"wrote {len(dataset)} predictions to {out}")
     if scores:
         _write_scores(scores, dataset.ids, trained.label_names, marginals, scores_top)
@@ -371,7 +372,7 @@ def predict(
 
         notes = explain_notes(trained, dataset.inputs, dataset.ids, decode=decoders[0], method=explain_method,
                               top_words=top_words)
-        _write_atomic(explain, lambda stream: stream.writelines(json.dumps(n.to_dict()) + "\n" for n in notes))
+        write_atomic(explain, lambda stream: stream.writelines(json.dumps(n.to_dict()) + "\n" for n in notes))
         console.print(f"wrote explanations of {len(notes)} rows to {explain}")
 
 
@@ -388,8 +389,9 @@ def report(
     id_column: Optional[str] = IdColumnOption,
 ):
     """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
-    from comorbid.report import model_report, write_atomic
+    from comorbid.report import model_report
 
+    _check_outputs(out)
     if bins < 1:
         raise InputError(f"--bins must be >= 1, got {bins}")
     decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, labels, text_column,
@@ -412,6 +414,7 @@ def evaluate_command(
     id_column: Optional[str] = IdColumnOption,
 ):
     """Score a saved model on labelled DATA (labels the model does not know count as missed)."""
+    _check_outputs(json_out)
     decoders = parse_decoders(decode)
     trained = _load_model(model_dir)
     dataset = _load(data, labels, text_column, labels_column, id_column)
@@ -471,6 +474,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (InputError, ValueError, FileNotFoundError, RuntimeError) as error:
         _error_line(str(error) or type(error).__name__)
+        return 2
+    except SafetensorError as error:  # load() names the file; this is the fallback for other readers
+        _error_line(f"a weights file is corrupt or truncated: {error}")
+        return 2
+    except OSError as error:  # PermissionError, IsADirectoryError, ENOSPC on /dev/full, ...
+        _error_line(f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error))
         return 2
     return 0
 

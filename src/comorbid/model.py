@@ -12,13 +12,13 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 from rich.progress import Progress
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from comorbid.data.dataset import MultiLabelDataset
@@ -28,6 +28,9 @@ from comorbid.encoders import ENCODERS, get_encoder
 from comorbid.heads import HEADS, BaggedHead, get_head
 from comorbid.heads.bagging import bootstrap_rows
 from comorbid.heldout import DEFAULT_FOLDS, HeldOut, held_out_predictions
+from comorbid.io import (OutputError, kill_point, publish_directory, recover_directory, remove_leftovers,
+                         resolve_link, staging_directory)
+from comorbid.model_schema import check_config, check_tensors
 from comorbid.training import TrainConfig, fit
 
 FORMAT_VERSION = 1
@@ -109,6 +112,8 @@ class MultiLabelModel:
         self.encoder = None
         self.head = None
         self.label_names: list[str] = []
+        #: the names of the training features (feature matrices with names; None for texts)
+        self.feature_names: list[str] | None = None
         self.history: dict[str, Any] = {}
         self.heldout_folds = heldout_folds
         #: decoder spec -> what it learned on held-out predictions (JSON), e.g. thresholds
@@ -156,6 +161,7 @@ class MultiLabelModel:
         features = self.encoder.featurize(dataset.inputs)
         self.encoder.progress = None
         self.label_names = list(dataset.label_names)
+        self.feature_names = None if dataset.is_text or dataset.feature_names is None else list(dataset.feature_names)
         if self.ensemble > 1:
             self.head = BaggedHead(self.encoder.output_dim, dataset.n_labels, self.model_name, self.ensemble,
                                    self.head_options)
@@ -252,13 +258,22 @@ class MultiLabelModel:
     def distributions(self, dataset_or_inputs, batch_size: int = 256) -> Iterator[JointLabelDistribution]:
         """The model's distribution for consecutive batches of rows."""
         self._check_fitted()
-        inputs = dataset_or_inputs.inputs if isinstance(dataset_or_inputs, MultiLabelDataset) else dataset_or_inputs
+        inputs = self._inputs_of(dataset_or_inputs)
         n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
         self.encoder.eval()
         self.head.eval()
         for start in range(0, n, batch_size):
             chunk = inputs[start : start + batch_size]
             yield self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
+
+    def _inputs_of(self, dataset_or_inputs):
+        """The inputs of a dataset, feature columns reordered to the training order by name."""
+        if not isinstance(dataset_or_inputs, MultiLabelDataset):
+            return dataset_or_inputs
+        dataset = dataset_or_inputs
+        if dataset.is_text or self.feature_names is None or dataset.feature_names is None:
+            return dataset.inputs  # texts, or a model saved without feature names: count check only
+        return align_features(dataset.inputs, list(dataset.feature_names), self.feature_names)
 
     def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)) -> dict[str, np.ndarray]:
         """Label sets ``[N, M]`` (0/1 int8) for each decoder, keyed by the decoder's spec."""
@@ -308,76 +323,188 @@ class MultiLabelModel:
             "temperature": self.head.temperature,
             "calibration": self.calibration,
             "decoders": self.decoder_states,
+            "feature_names": self.feature_names,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the model to ``directory`` atomically (a half-written model is never left)."""
+        """Write the model to ``directory``, replacing a model directory there only once the new one
+        is complete (a half-written model is never left, and an interrupted save leaves a
+        sibling that :meth:`load` or the next save recovers: :func:`comorbid.io.publish_directory`).
+
+        Raises:
+            OutputError: ``directory`` exists and is neither empty nor a model directory.
+        """
         self._check_fitted()
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        directory = resolve_link(directory)
+        recover_directory(directory, is_model_directory)
+        check_model_destination(directory)
+        staging = staging_directory(directory)
         try:
             tensors = {f"encoder.{k}": v.contiguous() for k, v in self.encoder.state_dict().items()}
             tensors.update({f"head.{k}": v.contiguous() for k, v in self.head.state_dict().items()})
             save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": "comorbid"})
+            kill_point("weights-written")
             (staging / CONFIG_FILE).write_text(json.dumps(self.config(), indent=1))
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                directory.rename(old)
-                staging.rename(directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                staging.rename(directory)
+            kill_point("staging-written")
+            publish_directory(staging, directory, MODEL_FILES)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        remove_leftovers(directory)
         return directory
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "MultiLabelModel":
-        """Read a model written by :meth:`save` (safetensors + JSON only)."""
+        """Read a model written by :meth:`save` (safetensors + JSON only), checked against
+        :mod:`comorbid.model_schema`: every error is a ValueError naming the file and key."""
         directory = Path(directory)
+        recover_directory(directory, is_model_directory)
         config_path = directory / CONFIG_FILE
         weights_path = directory / WEIGHTS_FILE
         for path in (config_path, weights_path):
             if not path.is_file():
                 raise ValueError(f"{directory} is not a comorbid model directory: {path.name} is missing")
         try:
-            config = json.loads(config_path.read_text())
+            config = json.loads(config_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise ValueError(f"{config_path} line {error.lineno}: not valid JSON ({error.msg})") from None
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{config_path}: expected format_version {FORMAT_VERSION}, got {config.get('format_version')}")
+        except (UnicodeDecodeError, RecursionError) as error:
+            raise ValueError(f"{config_path}: not valid JSON ({type(error).__name__})") from None
+        check_config(config, config_path, HEADS, ENCODERS)
         head_config = config["head"]
         encoder_config = config["encoder"]
-        if encoder_config["name"] not in ENCODERS or head_config["name"] not in HEADS:
-            raise ValueError(f"{config_path}: unknown encoder or head {encoder_config['name']}/{head_config['name']}")
+        with _rebuilding(config_path, "train"):
+            train = TrainConfig(**config["train"])
         model = cls(
             model=config["model"],
             encoder=encoder_config["name"],
             head_options=head_config["options"],
             encoder_options=encoder_config["options"],
-            train=TrainConfig(**config["train"]),
+            train=train,
             nonempty=bool(config.get("nonempty", False)),
             heldout_folds=int(config.get("heldout_folds", DEFAULT_FOLDS)),
             calibrate=bool(config.get("calibration")),
             ensemble=int(config.get("ensemble", 1)),
         )
-        model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
-        model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"], **head_config["options"])
+        with _rebuilding(config_path, "encoder"):
+            model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
+        with _rebuilding(config_path, "head"):
+            model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"],
+                                                    **head_config["options"])
+        if head_config["input_dim"] != model.encoder.output_dim:
+            raise ValueError(f"{config_path}: 'head.input_dim' must be the encoder's output_dim "
+                             f"{model.encoder.output_dim}, got {head_config['input_dim']}")
         model.head.nonempty = model.nonempty
         model.head.temperature = float(config.get("temperature", 1.0))
         model.calibration = dict(config.get("calibration", {}))
-        tensors = load_file(str(weights_path))
-        model.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in tensors.items() if k.startswith("encoder.")})
-        model.head.load_state_dict({k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")})
+        try:
+            tensors = load_file(str(weights_path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ValueError(f"{weights_path}: the weights file is corrupt or truncated ({error})") from None
+        expected = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
+        expected.update({f"head.{k}": v for k, v in model.head.state_dict().items()})
+        check_tensors(tensors, expected, weights_path)
+        try:
+            model.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in tensors.items()
+                                           if k.startswith("encoder.")}, strict=True)
+            model.head.load_state_dict({k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")},
+                                       strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"{weights_path}: {str(error).strip().splitlines()[-1].strip()}") from None
         model.encoder.eval()
         model.head.eval()
         model.label_names = list(config["label_names"])
+        model.feature_names = config.get("feature_names")
+        input_dim = getattr(model.encoder, "input_dim", None)
+        if model.feature_names is not None and input_dim is not None and len(model.feature_names) != input_dim:
+            raise ValueError(f"{config_path}: 'feature_names' must name the encoder's {input_dim} inputs, "
+                             f"got {len(model.feature_names)} names")
         model.history = config.get("history", {})
-        states = config.get("decoders", {})
-        if not isinstance(states, dict) or not all(isinstance(v, dict) for v in states.values()):
-            raise ValueError(f"{config_path}: expected 'decoders' to map decoder names to their states")
-        model.decoder_states = states
+        model.decoder_states = config.get("decoders", {})
+        for spec in model.decoder_states:
+            with _rebuilding(config_path, f"decoders.{spec}"):
+                model.decoder(spec)
         return model
+
+
+MODEL_FILES = (WEIGHTS_FILE, CONFIG_FILE)
+
+
+class _rebuilding:
+    """Context: errors while rebuilding part ``key`` of the model from ``config_path`` become a
+    ValueError naming both (a wrong option, a vocabulary of the wrong type)."""
+
+    def __init__(self, config_path: Path, key: str):
+        self.config_path, self.key = config_path, key
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None and issubclass(kind, (KeyError, TypeError, ValueError, IndexError, OverflowError)):
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else kind.__name__
+            if kind is KeyError:
+                detail = f"key {error} is missing"
+            raise ValueError(f"{self.config_path}: '{self.key}' does not rebuild: {detail}") from None
+        return False
+
+
+def is_model_directory(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a model written by :meth:`MultiLabelModel.save` (its weights file
+    and a config.json with a ``format_version``); the contents are not checked further."""
+    directory = Path(directory)
+    if not (directory / WEIGHTS_FILE).is_file() or not (directory / CONFIG_FILE).is_file():
+        return False
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and "format_version" in config
+
+
+def check_model_destination(directory: str | os.PathLike) -> None:
+    """Refuse, before any work, to write a model over something that is not one.
+
+    ``directory`` may be missing, an empty directory, or a model directory holding only the
+    model's two files (:func:`is_model_directory`); anything else raises :class:`OutputError`
+    (nothing there is deleted).
+    """
+    directory = resolve_link(directory)
+    if not os.path.lexists(directory):
+        return
+    if not directory.is_dir():
+        raise OutputError(f"{directory}: exists and is not a directory; not replacing it with a model")
+    entries = sorted(entry.name for entry in directory.iterdir())
+    if not entries:
+        return
+    if not is_model_directory(directory):
+        raise OutputError(f"{directory}: exists, is not empty and is not a comorbid model directory "
+                          f"(it holds {', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''}); "
+                          "not replacing it")
+    foreign = [name for name in entries if name not in MODEL_FILES]
+    if foreign:
+        raise OutputError(f"{directory}: holds files comorbid did not write ({', '.join(foreign[:5])}); "
+                          "not replacing it")
+
+
+def align_features(inputs, names: list[str], expected: list[str]):
+    """The feature matrix ``inputs [N, D]`` (columns ``names``) with its columns in the order ``expected``.
+
+    Raises:
+        ValueError: the names are not a permutation of ``expected`` (lists a few missing and extra).
+    """
+    if names == expected:
+        return inputs
+    if len(set(names)) == len(names) and set(names) == set(expected):
+        index = {name: j for j, name in enumerate(names)}
+        return inputs[:, [index[name] for name in expected]]
+    known, wanted = set(names), set(expected)
+    missing = [name for name in expected if name not in known]
+    extra = [name for name in names if name not in wanted]
+
+    def few(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+    parts = ([f"missing {few(missing)}"] if missing else []) + ([f"unknown {few(extra)}"] if extra else [])
+    raise ValueError(f"The data's features do not match the model's {len(expected)} training features: "
+                     + ("; ".join(parts) or "repeated feature names"))

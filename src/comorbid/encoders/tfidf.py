@@ -146,6 +146,9 @@ class TfidfEncoder(Encoder):
                 # A fixed vocabulary still needs the idf weights: set them instead of refitting.
                 vectorizer.idf_ = np.asarray(state[f"{prefix}idf"], dtype=np.float64)
             self.vectorizers[kind] = vectorizer
+        width = sum(len(v.vocabulary_) for v in self.vectorizers.values())
+        if self.output_dim != width:
+            raise ValueError(f"Expected output_dim {width} (the vocabulary size), got {self.output_dim!r}")
 
 
 #: The clinical note preprocessing of the ``clinical`` encoder (see ``preprocess_note``).

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from comorbid.report.html import render_report, write_atomic
+from comorbid.io import write_atomic
+from comorbid.report.html import render_report
 from comorbid.report.stats import LabelScores, Reliability, error_pairs, per_label_scores, reliability
 
 

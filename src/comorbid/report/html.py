@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import os
-import tempfile
 from html import escape
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,17 +107,3 @@ def render_report(
     ]
     return "\n".join(parts)
 
-
-def write_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` through a temporary file in the same folder, then rename: never half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
