@@ -108,3 +108,29 @@ def test_jsonl_label_names_must_be_strings(tmp_path, labels, shown):
     path = _write(tmp_path, "n.jsonl", '{"text": "a", "labels": ["486"]}\n{"text": "b", "labels": %s}\n' % labels)
     with pytest.raises(ValueError, match=rf"^Expected label names as strings in 'labels' in .*n\.jsonl line 2, got {shown}$"):
         load_dataset(path)
+
+
+# ------------------------------------------------------------------- 4. ARFF inf / NaN / ?
+ARFF = "@relation 'r: -C 1'\n@attribute a {0,1}\n@attribute x numeric\n@attribute y real\n@data\n1,0.5,1\n0,2,CELL\n"
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "NaN", "nan", "Infinity"])
+@pytest.mark.parametrize("suffix", [".arff", ".arff.gz"])
+def test_arff_non_finite_number_is_refused(tmp_path, cell, suffix):
+    import gzip
+
+    text = ARFF.replace("CELL", cell).encode()
+    path = _write(tmp_path, "r" + suffix, gzip.compress(text) if suffix.endswith(".gz") else text)
+    with pytest.raises(ValueError, match=rf"finite number in numeric attribute 'y' \(attribute 3\), got {float(cell)!r} in .*r\.arff.* line 7$"):
+        load_dataset(path)
+    sparse = ARFF.replace("1,0.5,1\n0,2,CELL", "{0 1,1 0.5}\n{2 CELL}").replace("CELL", cell).encode()
+    with pytest.raises(ValueError, match=r"finite number .*'y'.* line 7$"):
+        load_dataset(_write(tmp_path, "s.arff", sparse))
+
+
+def test_arff_missing_number_is_refused_missing_nominal_is_zeros(tmp_path):
+    with pytest.raises(ValueError, match=r"got \? \(missing\) in .*r\.arff line 7; missing numeric features are not imputed"):
+        load_dataset(_write(tmp_path, "r.arff", ARFF.replace("CELL", "?")))
+    nominal = ARFF.replace("@attribute y real", "@attribute y {lo,hi}").replace("0.5,1", "0.5,hi").replace("CELL", "?")
+    data = load_dataset(_write(tmp_path, "n.arff", nominal))
+    assert data.inputs.tolist() == [[0.5, 0, 1], [2, 0, 0]]

@@ -42,8 +42,10 @@ def read_arff(
 
     Features, in attribute order: numeric/real/integer attributes become one float column;
     a nominal attribute with values ``v1..vk`` becomes ``k`` one-hot columns named
-    ``"attr=v"``. Missing values (``?``) become NaN in a numeric column and all zeros in a
-    nominal attribute's one-hot columns. In sparse rows an omitted value is 0 for a numeric
+    ``"attr=v"``. A missing value (``?``) of a nominal attribute becomes all zeros in its
+    one-hot columns; in a numeric attribute it is an error, as are ``inf`` and ``NaN``:
+    features are never NaN or infinite, and missing numbers are not imputed (impute them
+    before, within each training split). In sparse rows an omitted value is 0 for a numeric
     attribute and the first declared value for a nominal one (the ARFF rule).
 
     Args:
@@ -58,7 +60,8 @@ def read_arff(
 
     Raises:
         ValueError: unreadable ARFF (with the line liac-arff stopped at), no label
-            information, labels that are not 0/1 (with the line), string/date features.
+            information, labels that are not 0/1 (with the line), string/date features, a
+            numeric feature that is ``?``, ``inf`` or ``NaN`` (with the line and attribute).
     """
     path = Path(path)
     lines = _read_lines(path)
@@ -144,9 +147,8 @@ def read_arff(
             for j, first, nominal in columns:
                 if nominal is None:
                     if j in values:
-                        value = values[j]
                         sparse_cols.append(first)
-                        sparse_vals.append(np.nan if value is None else float(value))
+                        sparse_vals.append(_number(values[j], attributes[j][0], j, path, line))
                 else:
                     value = values.get(j, 0)  # omitted nominal = first declared value
                     if value is not None:
@@ -159,7 +161,7 @@ def read_arff(
             for j, first, nominal in columns:
                 value = values[j]
                 if nominal is None:
-                    features[first] = np.nan if value is None else float(value)
+                    features[first] = _number(value, attributes[j][0], j, path, line)
                 elif value is not None:
                     features[first + value] = 1.0
             dense_rows.append(features)
@@ -248,6 +250,27 @@ def _label_indices(
             f"got {n_labels}"
         )
     return list(range(n_labels)) if n_labels > 0 else list(range(n_attributes + n_labels, n_attributes))
+
+
+def _number(value, name: str, j: int, path: Path, line: int) -> float:
+    """A numeric feature's value, refusing what would poison training without an error.
+
+    One inf makes standardisation divide by inf and every prediction the same; NaN (written
+    ``NaN`` or ``?``, missing) propagates into every score. Missing values are not imputed
+    here: a mean taken over the whole file would leak test rows into training folds.
+    """
+    if value is None:
+        raise ValueError(
+            f"Expected a number in numeric attribute {name!r} (attribute {j + 1}), got ? (missing) "
+            f"in {path} line {line}; missing numeric features are not imputed: fill them in or drop the row"
+        )
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(
+            f"Expected a finite number in numeric attribute {name!r} (attribute {j + 1}), got {value!r} "
+            f"in {path} line {line}"
+        )
+    return number
 
 
 def _labels_of(
