@@ -18,6 +18,7 @@ import bz2
 import gzip
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 
 import arff as liac_arff
@@ -91,6 +92,8 @@ def read_arff(
         obj = decoder.decode(lines, encode_nominal=True, return_type=return_type)
     except liac_arff.ArffException as error:  # header errors: liac-arff sets error.line
         raise ValueError(f"Invalid ARFF file {path} line {error.line}: {error}") from None
+    except ValueError as error:  # liac-arff 2.4 unpacks a bare "@attribute name" without a check
+        raise ValueError(f"Invalid ARFF file {path} line {decoder._current_line}: {error}") from None
     attributes: list[tuple[str, object]] = obj["attributes"]
     relation: str = obj["relation"]
     label_index = _label_indices(path, relation, attributes, labels_xml, n_labels)
@@ -103,7 +106,7 @@ def read_arff(
             if not kind or not set(kind) <= {"0", "1"}:
                 raise ValueError(
                     f"Expected label attribute {name!r} to be nominal {{0,1}} or numeric, got "
-                    f"{{{','.join(kind)}}} in {path} line {attribute_lines[j]}"
+                    f"{{{','.join(map(str, kind))}}} in {path} line {attribute_lines[j]}"
                 )
         elif kind not in _NUMERIC:
             raise ValueError(
@@ -139,9 +142,12 @@ def read_arff(
             values = next(rows)
         except StopIteration:  # pragma: no cover - liac-arff yields one row per data line
             break
-        except liac_arff.ArffException as error:
-            error.line = line  # liac-arff's generators leave it at -1
+        except (liac_arff.ArffException, ValueError, OverflowError) as error:
+            # Besides its own errors, liac-arff lets through what int(float(x)) raises for an
+            # INTEGER attribute holding NaN (sparse rows) or inf (any row); its generators
+            # leave error.line at -1.
             raise ValueError(f"Invalid ARFF file {path} line {line}: {error}") from None
+        _check_converted(values, attributes, path, line)
         if all_sparse:
             label_rows.append(_labels_of(values, label_index, attributes, path, line, sparse=True))
             for j, first, nominal in columns:
@@ -252,6 +258,32 @@ def _label_indices(
     return list(range(n_labels)) if n_labels > 0 else list(range(n_attributes + n_labels, n_attributes))
 
 
+def _check_converted(values, attributes, path: Path, line: int) -> None:
+    """Refuse a row that liac-arff returned unconverted.
+
+    For a dense row, liac-arff 2.4 swallows a failed conversion other than ``float()``'s (an
+    INTEGER attribute holding ``NaN``: ``int(float("nan"))``) and returns the row's raw strings.
+    String attributes are refused before the rows are read, so any string here is such a row.
+    """
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    raw = [(j, value) for j, value in items if isinstance(value, str)]
+    if not raw:
+        return
+    j, value = next(((j, v) for j, v in raw if attributes[j][1] == "INTEGER" and not _is_integer(v)), raw[0])
+    raise ValueError(
+        f"Expected a finite number in numeric attribute {attributes[j][0]!r} (attribute {j + 1}), "
+        f"got {value!r} in {path} line {line}"
+    )
+
+
+def _is_integer(text: str) -> bool:
+    try:
+        int(float(text))
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
 def _number(value, name: str, j: int, path: Path, line: int) -> float:
     """A numeric feature's value, refusing what would poison training without an error.
 
@@ -304,7 +336,7 @@ def _read_lines(path: Path) -> list[str]:
             raw = gzip.decompress(raw)
         elif raw[:3] == b"BZh":
             raw = bz2.decompress(raw)
-    except (OSError, EOFError, ValueError) as error:
+    except (OSError, EOFError, ValueError, zlib.error) as error:  # corrupt or truncated
         raise ValueError(f"Could not decompress {path}: {error}") from None
     try:
         text = raw.decode("utf-8")
