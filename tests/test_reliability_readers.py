@@ -3,12 +3,25 @@
 Each reproduction below failed (a traceback, or a silently wrong dataset) before its fix.
 """
 
+import bz2
+import collections
+import contextlib
 import csv
+import gzip
+import io
+import os
+import sys
 import warnings
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import DETERMINISTIC
 
 from comorbid.data import load_dataset, read_cmc_xml
+from comorbid.data.dataset import n_inputs
 from comorbid.data.cmc import note_text
 from comorbid.text import preprocess_note
 
@@ -117,8 +130,6 @@ ARFF = "@relation 'r: -C 1'\n@attribute a {0,1}\n@attribute x numeric\n@attribut
 @pytest.mark.parametrize("cell", ["inf", "-inf", "NaN", "nan", "Infinity"])
 @pytest.mark.parametrize("suffix", [".arff", ".arff.gz"])
 def test_arff_non_finite_number_is_refused(tmp_path, cell, suffix):
-    import gzip
-
     text = ARFF.replace("CELL", cell).encode()
     path = _write(tmp_path, "r" + suffix, gzip.compress(text) if suffix.endswith(".gz") else text)
     with pytest.raises(ValueError, match=rf"finite number in numeric attribute 'y' \(attribute 3\), got {float(cell)!r} in .*r\.arff.* line 7$"):
@@ -134,3 +145,222 @@ def test_arff_missing_number_is_refused_missing_nominal_is_zeros(tmp_path):
     nominal = ARFF.replace("@attribute y real", "@attribute y {lo,hi}").replace("0.5,1", "0.5,hi").replace("CELL", "?")
     data = load_dataset(_write(tmp_path, "n.arff", nominal))
     assert data.inputs.tolist() == [[0.5, 0, 1], [2, 0, 0]]
+
+
+def test_arff_integer_attribute_with_nan_or_inf(tmp_path):
+    """liac-arff returns a dense row's raw strings for int(float("nan")) and lets OverflowError out."""
+    header = "@relation 'r: -C 1'\n@attribute a {0,1}\n@attribute c {lo,hi}\n@attribute n integer\n@data\n"
+    for name, row, shown in [("d.arff", "1,hi,nan", r"numeric attribute 'n' \(attribute 3\), got 'nan'"),
+                             ("i.arff", "1,hi,inf", "cannot convert float infinity to integer"),
+                             ("s.arff", "{0 1,2 nan}", "cannot convert float NaN to integer")]:
+        with pytest.raises(ValueError, match=rf"{shown} in .*{name} line 6$|{name} line 6: {shown}$"):
+            load_dataset(_write(tmp_path, name, header + row + "\n"))
+
+
+# ------------------------------------------------------------------- 7. parser errors at the boundary
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("t.arff.gz", gzip.compress(ARFF.encode(), mtime=0)[:40], "Could not decompress .*t\\.arff\\.gz"),
+        ("c.arff.gz", gzip.compress(ARFF.encode(), mtime=0)[:20] + b"\xff" * 8 + gzip.compress(ARFF.encode())[28:],
+         "Could not decompress .*c\\.arff\\.gz"),
+        ("t.arff.bz2", bz2.compress(ARFF.encode())[:30], "Could not decompress .*t\\.arff\\.bz2"),
+        ("a.arff", "@relation 'r: -C 1'\n@attribute a {0,1}\n@attribute\nb numeric\n@data\n1,2\n",
+         "Invalid ARFF file .*a\\.arff line 3: not enough values"),
+        ("l.arff", "@relation 'r: -C 1'\n@attribute a {0,,1}\n@attribute b numeric\n@data\n1,2\n",
+         "'a' to be nominal \\{0,1\\} or numeric, got \\{0,None,1\\} in .*l\\.arff line 2"),
+        ("u.jsonl", b'{"text": "caf\xe9", "labels": "a"}\n', "Expected UTF-8 text in .*u\\.jsonl line 1, got the byte 0xe9"),
+        ("deep.jsonl", "[" * 100_000, "u?deep\\.jsonl"),
+    ],
+)
+def test_parser_errors_become_value_errors_with_the_file(tmp_path, name, content, message):
+    with pytest.raises(ValueError, match=message):
+        load_dataset(_write(tmp_path, name, content))
+
+
+def test_a_reader_bug_stays_a_traceback(tmp_path, monkeypatch):
+    """Only input errors are converted: a TypeError from a reader is a bug and is not hidden."""
+    import comorbid.data.readers as readers
+
+    def broken(path, **options):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(readers, "read_csv", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        load_dataset(_write(tmp_path, "b.csv", "text,labels\na,b\n"))
+
+
+# ------------------------------------------------------------------- 5. --label-separator
+@pytest.mark.parametrize("command", ["cv", "train", "predict", "report", "evaluate"])
+def test_label_separator_reaches_load_dataset_from_every_command(tmp_path, monkeypatch, capsys, command):
+    import comorbid.cli as cli
+    import comorbid.data
+
+    seen = {}
+
+    def spy(path, **options):
+        seen.update(options)
+        raise ValueError(f"{path}: stop here")
+
+    monkeypatch.setattr(comorbid.data, "load_dataset", spy)
+    monkeypatch.setattr(cli, "_load_model", lambda model_dir: None)
+    data = str(_write(tmp_path, "d.csv", "text,labels\na,x|y\n"))
+    model = ["model-dir"] if command in ("predict", "report", "evaluate") else []
+    out = ["--out", str(tmp_path / "out")] if command in ("train", "predict", "report") else []
+    assert cli.main([command, *model, data, *out, "--label-separator", "|"]) == 2
+    assert seen["separator"] == "|"
+    assert capsys.readouterr().err == f"comorbid: error: {data}: stop here\n"
+
+
+def test_label_separator_end_to_end_and_empty_refused(tmp_path, capsys):
+    from comorbid.cli import main
+
+    path = _write(tmp_path, "d.csv", "text,labels\na,x|y\nb,y\n")
+    # --folds 1 stops cv right after reading, with the row count: the cheapest full read.
+    assert main(["cv", str(path), "--folds", "1", "--label-separator", "|"]) == 2
+    assert capsys.readouterr().err == "comorbid: error: --folds must be between 2 and the number of rows (2), got 1\n"
+    assert load_dataset(path, separator="|").label_names == ["x", "y"]
+    assert main(["cv", str(path), "--label-separator", ""]) == 2
+    assert capsys.readouterr().err == "comorbid: error: Expected a non-empty label separator (--label-separator), got ''\n"
+
+
+# ------------------------------------------------------------------- 8. fuzzing
+CMC = (
+    '<?xml version="1.0"?>\n<docs>\n<doc id="1" type="R">\n<codes><code origin="CMC_MAJORITY" type="ICD-9-CM">786.2</code>\n'
+    '<code origin="COMPANY1">786.2</code></codes>\n<texts><text origin="X" type="CLINICAL_HISTORY">Cough &amp; fever.</text>\n'
+    '<text origin="X" type="IMPRESSION">Normal.</text></texts>\n</doc>\n'
+    '<doc id="2"><codes><code origin="CMC_MAJORITY">486</code></codes><texts><text type="findings">Pneumonia.</text></texts></doc>\n</docs>\n'
+)
+MEKA = (
+    "% comment\n@relation 'r: -C 2'\n@attribute a {0,1}\n@attribute b numeric\n@attribute x numeric\n"
+    "@attribute n integer\n@attribute c {red,green}\n@data\n1,0,0.5,3,red\n0,1,2,-1,green\n% row comment\n\n1,1,-1,0,?\n"
+)
+SPARSE = MEKA.split("@data")[0] + "@data\n{0 1,2 0.5}\n{1 1,3 7,4 green}\n{}\n"
+SEEDS = {
+    "f.csv": 'id,text,labels\nr1,"Cough, fever.",786.2;780.6\nr2,Normal.,\nr3,"Two\nlines",V13.02\n',
+    "f.tsv": "id\ttext\tlabels\nr1\tCough.\t786.2;780.6\nr2\tNormal.\t\n",
+    "f.jsonl": '{"id": "a", "text": "Cough.", "labels": "786.2;780.6"}\n{"id": "b", "text": "Fever.", "labels": ["780.6"]}\n'
+               '{"id": "c", "text": "x", "labels": null}\n',
+    "f.xml": CMC,
+    "f.arff": MEKA,
+    "s.arff": SPARSE,
+    "f.arff.gz": MEKA,
+    "f.arff.bz2": MEKA,
+}
+#: Bytes worth inserting: the formats' own syntax, and bytes that are not UTF-8.
+TOKENS = [b'"', b",", b";", b"|", b"\t", b"\n", b"{", b"}", b"<", b">", b"?", b"[", b"]", b"%", b"@", b"inf", b"NaN", b"\xff", b"\xe9"]
+FUZZ_EXAMPLES = int(os.environ.get("COMORBID_FUZZ_EXAMPLES", "60"))
+TRIED = collections.Counter()
+
+
+def _pack(name, raw):
+    if name.endswith(".gz"):
+        return gzip.compress(raw, mtime=0)
+    return bz2.compress(raw) if name.endswith(".bz2") else raw
+
+
+@st.composite
+def _edits(draw):
+    """One edit: ``(kind, where in [0, 1), what)``; kinds truncate, flip, insert, drop a line, repeat a line."""
+    kind = draw(st.sampled_from(["truncate", "flip", "insert", "drop_line", "repeat_line"]))
+    what = draw(st.sampled_from(TOKENS) | st.binary(min_size=1, max_size=3))
+    return kind, draw(st.floats(0, 1, exclude_max=True)), what
+
+
+def _apply(data: bytes, edits) -> bytes:
+    for kind, where, what in edits:
+        at = int(where * len(data))
+        lines = data.split(b"\n")
+        line = int(where * len(lines))
+        if kind == "truncate":
+            data = data[:at]
+        elif kind == "flip" and data:
+            data = data[:at] + bytes([data[at] ^ (what[0] or 1)]) + data[at + 1 :]
+        elif kind == "insert":
+            data = data[:at] + what + data[at:]
+        elif kind == "drop_line":
+            data = b"\n".join(lines[:line] + lines[line + 1 :])
+        elif kind == "repeat_line":
+            data = b"\n".join(lines[: line + 1] + lines[line:])
+    return data
+
+
+@st.composite
+def _mutated(draw, name):
+    """A seed file of format ``name`` after 1-4 edits; compressed files are edited either
+    outside (corrupt archives) or inside (corrupt ARFF in a sound archive)."""
+    edits = draw(st.lists(_edits(), min_size=1, max_size=4))
+    raw = SEEDS[name].encode()
+    if name.endswith((".gz", ".bz2")) and draw(st.booleans()):
+        return _pack(name, _apply(raw, edits))
+    return _apply(_pack(name, raw), edits)
+
+
+def _check_dataset(data):
+    n, m = data.labels.shape
+    assert len(data.ids) == n == n_inputs(data.inputs) and len(data.label_names) == m
+    if data.is_text:
+        assert all(isinstance(text, str) for text in data.inputs)
+    else:
+        assert data.inputs.shape[1] == len(data.feature_names)
+        values = data.inputs.data if sp.issparse(data.inputs) else data.inputs
+        assert np.isfinite(values).all()
+
+
+def _load_or_value_error(path):
+    """The dataset, or None after a ValueError that names the file; anything else fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown sections, joined labels: not errors
+        try:
+            return load_dataset(path)
+        except ValueError as error:
+            assert path.name in str(error), f"{type(error).__name__} without the file name: {error}"
+            return None
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    yield tmp_path_factory.mktemp("fuzz")
+    if os.environ.get("COMORBID_FUZZ_REPORT"):
+        print(f"\nfuzz inputs tried: {sum(TRIED.values())} {dict(TRIED)}", file=sys.__stderr__)
+
+
+@pytest.mark.parametrize("name", list(SEEDS))
+def test_fuzz_load_dataset_returns_a_dataset_or_a_value_error(fuzz_dir, name):
+    # Every seed file reads (so a mutation, not the seed, is what a failure is about).
+    _check_dataset(_load_or_value_error(_write(fuzz_dir, name, _pack(name, SEEDS[name].encode()))))
+
+    @settings(DETERMINISTIC, max_examples=FUZZ_EXAMPLES)
+    @given(_mutated(name))
+    def check(content):
+        TRIED[f"load {name}"] += 1
+        path = _write(fuzz_dir, name, content)
+        data = _load_or_value_error(path)
+        if data is not None:
+            _check_dataset(data)
+            again = _load_or_value_error(path)
+            assert again.ids == data.ids and again.label_names == data.label_names  # the same answer twice
+            assert np.array_equal(again.labels, data.labels)
+
+    check()
+
+
+@pytest.mark.parametrize("name", list(SEEDS))
+def test_fuzz_cli_exits_2_with_one_line(fuzz_dir, name):
+    from comorbid.cli import main
+
+    @settings(DETERMINISTIC, max_examples=max(FUZZ_EXAMPLES // 3, 10))
+    @given(_mutated(name))
+    def check(content):
+        TRIED[f"cli {name}"] += 1
+        path = _write(fuzz_dir, "cli-" + name, content)
+        err = io.StringIO()
+        # --folds 1: a file that reads ends in the folds error, one that does not in its own.
+        with warnings.catch_warnings(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            code = main(["cv", str(path), "--folds", "1"])
+        assert code == 2
+        lines = err.getvalue().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("comorbid: error: "), lines
+
+    check()

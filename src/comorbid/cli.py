@@ -67,6 +67,7 @@ NonemptyOption = typer.Option(
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
 TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the text column.")
 LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
+LabelSeparatorOption = typer.Option(";", "--label-separator", help="CSV/JSONL: what joins label names in a cell.")
 IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
 DECODE_HELP = ("Comma-separated decoders: hamming, subset, instance-f1, jaccard, top-k=K, macro-f1, micro-f1, "
                "mbr[=COST] with COST icd-tree (default), hamming, subset, instance-f1, jaccard or a CSV cost-matrix file.")
@@ -79,11 +80,12 @@ def _check_decoders_for(decoders: list[str], label_names) -> None:
         get_decoder(spec).bind(list(label_names))
 
 
-def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str]):
+def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str],
+          separator: str = ";"):
     from comorbid.data import load_dataset
 
     return load_dataset(path, labels_xml=labels_xml, text_column=text_column, labels_column=labels_column,
-                        id_column=id_column)
+                        id_column=id_column, separator=separator)
 
 
 def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[str, Any]:
@@ -197,12 +199,13 @@ def cv(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Cross-validate one model with several decoders on the same folds."""
     decoders = parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
                              calibrate, ensemble, balance, encoder_option)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
@@ -244,12 +247,13 @@ def train(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Train a model on all of DATA and save it."""
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
                              calibrate, ensemble, balance, encoder_option)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
     _check_decoders_for(decoders, dataset.label_names)
@@ -290,12 +294,13 @@ def predict(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Write the predicted label set of every row of DATA, in input order."""
     if top_words < 1:
         raise InputError(f"--top-words must be >= 1, got {top_words}")
     decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column)
+                                                             labels_column, id_column, label_separator)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     predictions = trained.predict(dataset, decoders)[decoders[0]]
@@ -328,6 +333,7 @@ def report(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
     from comorbid.report import model_report, write_atomic
@@ -335,7 +341,7 @@ def report(
     if bins < 1:
         raise InputError(f"--bins must be >= 1, got {bins}")
     decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column)
+                                                             labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
     write_atomic(out, model_report(trained, dataset, decoders[0], bins=bins))
@@ -352,11 +358,12 @@ def evaluate_command(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Score a saved model on labelled DATA (labels the model does not know count as missed)."""
     decoders = parse_decoders(decode)
     trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
     unknown = sorted(set(dataset.label_names) - set(trained.label_names))
