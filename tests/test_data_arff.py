@@ -77,7 +77,7 @@ HEADER = """% a comment
 
 @data
 """
-ROWS = "1,0,1.5,green,2\n0,1,?,?,3\n% a comment row\n\n1,1,-2,red,?\n"
+ROWS = "1,0,1.5,green,2\n0,1,0.5,?,3\n% a comment row\n\n1,1,-2,red,4\n"
 
 
 def _write(tmp_path, text, name="tiny.arff"):
@@ -96,9 +96,11 @@ def test_dense_one_hot_and_missing(tmp_path):
     assert data.label_names == ["lab_a", "lab_b"] and data.name == "tiny"
     np.testing.assert_array_equal(data.labels, [[1, 0], [0, 1], [1, 1]])
     assert data.feature_names == ["height", "colour=red", "colour=green", "colour=blue", "weight"]
-    nan = np.nan
-    expected = [[1.5, 0, 1, 0, 2], [nan, 0, 0, 0, 3], [-2, 1, 0, 0, nan]]
-    np.testing.assert_array_equal(data.inputs, expected)  # NaN == NaN here
+    expected = [[1.5, 0, 1, 0, 2], [0.5, 0, 0, 0, 3], [-2, 1, 0, 0, 4]]  # colour ?: all zeros
+    np.testing.assert_array_equal(data.inputs, expected)
+    # A missing number is not imputed (nor left as NaN): an error naming line and attribute.
+    with pytest.raises(ValueError, match=r"numeric attribute 'weight' \(attribute 5\), got \? \(missing\) in .*line 15"):
+        read_arff(_write(tmp_path, HEADER + ROWS.replace("red,4", "red,?")))
 
 
 @pytest.mark.parametrize("name", ["tiny.arff.gz", "tiny.arff.bz2"])
@@ -111,13 +113,14 @@ def test_compressed_equals_plain(tmp_path, name):
 
 def test_sparse_rows(tmp_path):
     # Omitted values: 0 for numeric, the FIRST declared value for nominal (ARFF rule).
-    rows = "{0 1,2 1.5,3 blue}\n{1 1}\n{2 ?,4 7}\n"
+    rows = "{0 1,2 1.5,3 blue}\n{1 1}\n{2 0.5,4 7}\n"
     data = read_arff(_write(tmp_path, HEADER + rows))
     assert sp.issparse(data.inputs) and data.inputs.format == "csr"
     np.testing.assert_array_equal(data.labels, [[1, 0], [0, 1], [0, 0]])
-    nan = np.nan
-    expected = [[1.5, 0, 0, 1, 0], [0, 1, 0, 0, 0], [nan, 1, 0, 0, 7]]
+    expected = [[1.5, 0, 0, 1, 0], [0, 1, 0, 0, 0], [0.5, 1, 0, 0, 7]]
     np.testing.assert_array_equal(data.inputs.toarray(), expected)
+    with pytest.raises(ValueError, match=r"'height' \(attribute 3\), got \? \(missing\) in .*line 13"):
+        read_arff(_write(tmp_path, HEADER + rows.replace("2 0.5", "2 ?")))
 
 
 def test_mixed_dense_and_sparse_rows_give_csr(tmp_path):
@@ -209,7 +212,7 @@ def test_bad_nominal_label_value_names_line(tmp_path):
 
 def test_bad_numeric_label_value_names_line(tmp_path):
     with pytest.raises(ValueError, match=r"Expected 0/1 in label attribute 'lab_b' \(attribute 2\), got 2\.0 in .*tiny\.arff line 12"):
-        read_arff(_write(tmp_path, HEADER + ROWS.replace("0,1,?", "0,2,?")))
+        read_arff(_write(tmp_path, HEADER + ROWS.replace("0,1,0.5", "0,2,0.5")))
     with pytest.raises(ValueError, match=r"got \? \(missing\) in .*line 11"):
         read_arff(_write(tmp_path, HEADER + ROWS.replace("1,0,1.5", "?,0,1.5")))
 
@@ -228,7 +231,7 @@ def test_string_feature_is_refused(tmp_path):
 
 def test_malformed_arff_names_line(tmp_path):
     with pytest.raises(ValueError, match=r"tiny\.arff line 12: .*[Bb]ad @DATA instance format"):
-        read_arff(_write(tmp_path, HEADER + ROWS.replace("0,1,?,?,3", "0,1,?,3")))
+        read_arff(_write(tmp_path, HEADER + ROWS.replace("0,1,0.5,?,3", "0,1,?,3")))
     with pytest.raises(ValueError, match=r"line 11: Invalid numerical value"):
         read_arff(_write(tmp_path, HEADER + ROWS.replace("1.5", "tall")))
     with pytest.raises(ValueError, match=r"line 5: Bad @ATTRIBUTE type"):

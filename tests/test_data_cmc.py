@@ -150,8 +150,12 @@ def test_small_file(tmp_path):
 
 
 def test_malformed_xml_names_file_and_line(tmp_path):
+    path = _write(tmp_path, GOOD.replace("    </texts>\n  </doc>\n  <doc", "  </doc>\n  <doc", 1))
+    with pytest.raises(ValueError, match=r"Malformed XML in .*docs\.xml line 12, column 5: mismatched tag"):
+        read_cmc_xml(path)
+    # A missing </doc> is found where the next <doc> opens inside it, before the XML error.
     path = _write(tmp_path, GOOD.replace("</texts>\n  </doc>\n  <doc", "</texts>\n  <doc", 1))
-    with pytest.raises(ValueError, match=r"Malformed XML in .*docs\.xml line 18, column 3: mismatched tag"):
+    with pytest.raises(ValueError, match=r"Expected </doc> before the next <doc>, .* in .*docs\.xml line 13$"):
         read_cmc_xml(path)
 
 

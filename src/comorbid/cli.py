@@ -66,6 +66,7 @@ NonemptyOption = typer.Option(
 SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
 TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the text column.")
 LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
+LabelSeparatorOption = typer.Option(";", "--label-separator", help="CSV/JSONL: what joins label names in a cell.")
 IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
 DECODE_HELP = ("Comma-separated decoders: hamming, subset, instance-f1, jaccard, top-k=K, macro-f1, micro-f1, "
                "mbr[=COST] with COST icd-tree (default), hamming, subset, instance-f1, jaccard or a CSV cost-matrix file.")
@@ -78,11 +79,12 @@ def _check_decoders_for(decoders: list[str], label_names) -> None:
         get_decoder(spec).bind(list(label_names))
 
 
-def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str]):
+def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str],
+          separator: str = ";"):
     from comorbid.data import load_dataset
 
     return load_dataset(path, labels_xml=labels_xml, text_column=text_column, labels_column=labels_column,
-                        id_column=id_column)
+                        id_column=id_column, separator=separator)
 
 
 def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[str, Any]:
@@ -232,13 +234,14 @@ def cv(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Cross-validate one model with several decoders on the same folds."""
     _check_outputs(json_out)
     decoders = parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
                              calibrate, ensemble, balance, encoder_option)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
@@ -282,6 +285,7 @@ def train(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Train a model on all of DATA and save it (OUT must be missing, empty or a model directory)."""
     check_writable(out, "dir")
@@ -289,7 +293,7 @@ def train(
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
                              calibrate, ensemble, balance, encoder_option)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
     _check_decoders_for(decoders, dataset.label_names)
@@ -334,6 +338,7 @@ def predict(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Write the predicted label set of every row of DATA, in input order.
 
@@ -346,7 +351,7 @@ def predict(
     if scores_top < 1:
         raise InputError(f"--scores-top must be >= 1, got {scores_top}")
     decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column)
+                                                             labels_column, id_column, label_separator)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     if scores:  # one distribution per batch serves the decoder and the scores
@@ -387,6 +392,7 @@ def report(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
     from comorbid.report import model_report
@@ -395,7 +401,7 @@ def report(
     if bins < 1:
         raise InputError(f"--bins must be >= 1, got {bins}")
     decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column)
+                                                             labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
     write_atomic(out, model_report(trained, dataset, decoders[0], bins=bins))
@@ -412,12 +418,13 @@ def evaluate_command(
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
+    label_separator: str = LabelSeparatorOption,
 ):
     """Score a saved model on labelled DATA (labels the model does not know count as missed)."""
     _check_outputs(json_out)
     decoders = parse_decoders(decode)
     trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column)
+    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
     unknown = sorted(set(dataset.label_names) - set(trained.label_names))

@@ -18,6 +18,7 @@ import bz2
 import gzip
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from pathlib import Path
 
 import arff as liac_arff
@@ -42,8 +43,10 @@ def read_arff(
 
     Features, in attribute order: numeric/real/integer attributes become one float column;
     a nominal attribute with values ``v1..vk`` becomes ``k`` one-hot columns named
-    ``"attr=v"``. Missing values (``?``) become NaN in a numeric column and all zeros in a
-    nominal attribute's one-hot columns. In sparse rows an omitted value is 0 for a numeric
+    ``"attr=v"``. A missing value (``?``) of a nominal attribute becomes all zeros in its
+    one-hot columns; in a numeric attribute it is an error, as are ``inf`` and ``NaN``:
+    features are never NaN or infinite, and missing numbers are not imputed (impute them
+    before, within each training split). In sparse rows an omitted value is 0 for a numeric
     attribute and the first declared value for a nominal one (the ARFF rule).
 
     Args:
@@ -58,7 +61,8 @@ def read_arff(
 
     Raises:
         ValueError: unreadable ARFF (with the line liac-arff stopped at), no label
-            information, labels that are not 0/1 (with the line), string/date features.
+            information, labels that are not 0/1 (with the line), string/date features, a
+            numeric feature that is ``?``, ``inf`` or ``NaN`` (with the line and attribute).
     """
     path = Path(path)
     lines = _read_lines(path)
@@ -88,6 +92,8 @@ def read_arff(
         obj = decoder.decode(lines, encode_nominal=True, return_type=return_type)
     except liac_arff.ArffException as error:  # header errors: liac-arff sets error.line
         raise ValueError(f"Invalid ARFF file {path} line {error.line}: {error}") from None
+    except ValueError as error:  # liac-arff 2.4 unpacks a bare "@attribute name" without a check
+        raise ValueError(f"Invalid ARFF file {path} line {decoder._current_line}: {error}") from None
     attributes: list[tuple[str, object]] = obj["attributes"]
     relation: str = obj["relation"]
     label_index = _label_indices(path, relation, attributes, labels_xml, n_labels)
@@ -100,7 +106,7 @@ def read_arff(
             if not kind or not set(kind) <= {"0", "1"}:
                 raise ValueError(
                     f"Expected label attribute {name!r} to be nominal {{0,1}} or numeric, got "
-                    f"{{{','.join(kind)}}} in {path} line {attribute_lines[j]}"
+                    f"{{{','.join(map(str, kind))}}} in {path} line {attribute_lines[j]}"
                 )
         elif kind not in _NUMERIC:
             raise ValueError(
@@ -136,17 +142,19 @@ def read_arff(
             values = next(rows)
         except StopIteration:  # pragma: no cover - liac-arff yields one row per data line
             break
-        except liac_arff.ArffException as error:
-            error.line = line  # liac-arff's generators leave it at -1
+        except (liac_arff.ArffException, ValueError, OverflowError) as error:
+            # Besides its own errors, liac-arff lets through what int(float(x)) raises for an
+            # INTEGER attribute holding NaN (sparse rows) or inf (any row); its generators
+            # leave error.line at -1.
             raise ValueError(f"Invalid ARFF file {path} line {line}: {error}") from None
+        _check_converted(values, attributes, path, line)
         if all_sparse:
             label_rows.append(_labels_of(values, label_index, attributes, path, line, sparse=True))
             for j, first, nominal in columns:
                 if nominal is None:
                     if j in values:
-                        value = values[j]
                         sparse_cols.append(first)
-                        sparse_vals.append(np.nan if value is None else float(value))
+                        sparse_vals.append(_number(values[j], attributes[j][0], j, path, line))
                 else:
                     value = values.get(j, 0)  # omitted nominal = first declared value
                     if value is not None:
@@ -159,7 +167,7 @@ def read_arff(
             for j, first, nominal in columns:
                 value = values[j]
                 if nominal is None:
-                    features[first] = np.nan if value is None else float(value)
+                    features[first] = _number(value, attributes[j][0], j, path, line)
                 elif value is not None:
                     features[first + value] = 1.0
             dense_rows.append(features)
@@ -250,6 +258,53 @@ def _label_indices(
     return list(range(n_labels)) if n_labels > 0 else list(range(n_attributes + n_labels, n_attributes))
 
 
+def _check_converted(values, attributes, path: Path, line: int) -> None:
+    """Refuse a row that liac-arff returned unconverted.
+
+    For a dense row, liac-arff 2.4 swallows a failed conversion other than ``float()``'s (an
+    INTEGER attribute holding ``NaN``: ``int(float("nan"))``) and returns the row's raw strings.
+    String attributes are refused before the rows are read, so any string here is such a row.
+    """
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    raw = [(j, value) for j, value in items if isinstance(value, str)]
+    if not raw:
+        return
+    j, value = next(((j, v) for j, v in raw if attributes[j][1] == "INTEGER" and not _is_integer(v)), raw[0])
+    raise ValueError(
+        f"Expected a finite number in numeric attribute {attributes[j][0]!r} (attribute {j + 1}), "
+        f"got {value!r} in {path} line {line}"
+    )
+
+
+def _is_integer(text: str) -> bool:
+    try:
+        int(float(text))
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _number(value, name: str, j: int, path: Path, line: int) -> float:
+    """A numeric feature's value, refusing what would poison training without an error.
+
+    One inf makes standardisation divide by inf and every prediction the same; NaN (written
+    ``NaN`` or ``?``, missing) propagates into every score. Missing values are not imputed
+    here: a mean taken over the whole file would leak test rows into training folds.
+    """
+    if value is None:
+        raise ValueError(
+            f"Expected a number in numeric attribute {name!r} (attribute {j + 1}), got ? (missing) "
+            f"in {path} line {line}; missing numeric features are not imputed: fill them in or drop the row"
+        )
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(
+            f"Expected a finite number in numeric attribute {name!r} (attribute {j + 1}), got {value!r} "
+            f"in {path} line {line}"
+        )
+    return number
+
+
 def _labels_of(
     values, label_index: list[int], attributes, path: Path, line: int, sparse: bool
 ) -> np.ndarray:
@@ -281,7 +336,7 @@ def _read_lines(path: Path) -> list[str]:
             raw = gzip.decompress(raw)
         elif raw[:3] == b"BZh":
             raw = bz2.decompress(raw)
-    except (OSError, EOFError, ValueError) as error:
+    except (OSError, EOFError, ValueError, zlib.error) as error:  # corrupt or truncated
         raise ValueError(f"Could not decompress {path}: {error}") from None
     try:
         text = raw.decode("utf-8")

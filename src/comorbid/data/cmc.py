@@ -22,6 +22,8 @@ Format (one ``<doc>`` per report)::
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from xml.parsers import expat
 
@@ -33,6 +35,8 @@ from comorbid.data.dataset import MultiLabelDataset
 SECTIONS = ("CLINICAL_HISTORY", "IMPRESSION")
 #: The header line each section gets in the joined text (see ``comorbid.text.split_sections``).
 HEADERS = {"CLINICAL_HISTORY": "CLINICAL HISTORY", "IMPRESSION": "IMPRESSION"}
+#: Header of a section whose name cannot be written as a header line (``"1"``, ``"x"``).
+OTHER_HEADER = "OTHER"
 #: The gold standard of the challenge: codes given by at least two of the three companies.
 GOLD_ORIGIN = "CMC_MAJORITY"
 
@@ -48,15 +52,22 @@ def read_cmc_xml(path: str | Path, gold: str = GOLD_ORIGIN) -> MultiLabelDataset
     Returns:
         A text dataset: ``ids`` the doc ids, ``inputs`` the notes
         ``f"CLINICAL HISTORY: {history}\\nIMPRESSION: {impression}"`` (a missing section is an
-        empty string; the headers let text encoders tell the sections apart), ``labels`` ``[N, M]`` over the ``M`` distinct
+        empty string; the headers let text encoders tell the sections apart; see
+        :func:`note_text`), ``labels`` ``[N, M]`` over the ``M`` distinct
         ``gold`` codes, sorted as strings and spelt exactly as in the file. ``extras`` holds
-        ``"sections"`` (``[N]`` dicts ``{"CLINICAL_HISTORY": .., "IMPRESSION": ..}``) and
+        ``"sections"`` (``[N]`` dicts ``{"CLINICAL_HISTORY": .., "IMPRESSION": .., other: ..}``) and
         ``"annotator_codes"`` (``{origin: [N] lists of codes}`` for every other origin in the
         file; see :func:`annotator_labels`). A file without any codes (the challenge's test
         file) gives ``M = 0`` label columns.
 
+    Section types are matched to :data:`SECTIONS` ignoring case (``impression`` is
+    ``IMPRESSION``). Any other type (``FINDINGS``, ``technique``) is kept, under its own name
+    after the known ones in document order, and appended to the note under its own header
+    line (``"TECHNIQUE: ..."``), with one ``UserWarning`` per file naming the unknown types.
+
     Raises:
-        ValueError: malformed XML, a ``<doc>`` without ``id``, a repeated id, a ``<code>``
+        ValueError: malformed XML, a ``<doc>`` inside a ``<doc>`` (or a ``<doc>``, ``<code>``
+            or ``<text>`` inside a ``<code>`` or ``<text>``), a ``<doc>`` without ``id``, a repeated id, a ``<code>``
             without ``origin`` or text, no ``<doc>`` at all, or no code of origin ``gold``
             in a file that has codes; the message names the file and line.
     """
@@ -71,7 +82,8 @@ def read_cmc_xml(path: str | Path, gold: str = GOLD_ORIGIN) -> MultiLabelDataset
     labels = np.zeros((len(docs), len(label_names)), dtype=np.int8)
     for i, codes in enumerate(gold_codes):
         labels[i, [column[code] for code in codes]] = 1
-    sections = [{name: doc["sections"].get(name, "") for name in SECTIONS} for doc in docs]
+    sections = [_known_first(doc["sections"]) for doc in docs]
+    _warn_unknown_sections(path, sections)
     annotator_codes = {
         origin: [[code for o, code in doc["codes"] if o == origin] for doc in docs]
         for origin in origins
@@ -90,11 +102,33 @@ def read_cmc_xml(path: str | Path, gold: str = GOLD_ORIGIN) -> MultiLabelDataset
 def note_text(sections: dict[str, str]) -> str:
     """A report's sections as one note, each under its header line.
 
+    The two known sections come first (empty when missing), then any other section under
+    its name in capitals (``"findings"`` -> ``"FINDINGS: ..."``), so that
+    :func:`comorbid.text.split_sections` finds it and the clinical encoder tags its words.
+
     Example:
         >>> note_text({"CLINICAL_HISTORY": "Cough.", "IMPRESSION": "Normal."})
         'CLINICAL HISTORY: Cough.\\nIMPRESSION: Normal.'
+        >>> note_text({"IMPRESSION": "Normal.", "technique": "PA and lateral."})
+        'CLINICAL HISTORY: \\nIMPRESSION: Normal.\\nTECHNIQUE: PA and lateral.'
     """
-    return "\n".join(f"{HEADERS[name]}: {sections.get(name, '')}" for name in SECTIONS)
+    known = [f"{HEADERS[name]}: {sections.get(name, '')}" for name in SECTIONS]
+    other = [f"{section_header(name)}: {text}" for name, text in sections.items() if name not in HEADERS]
+    return "\n".join(known + other)
+
+
+def section_header(name: str) -> str:
+    """The header line name of a section type: ``"CLINICAL_HISTORY"`` -> ``"CLINICAL HISTORY"``,
+    ``"findings"`` -> ``"FINDINGS"``, and :data:`OTHER_HEADER` for a name without two letters.
+
+    Capitals and letters only, since :func:`comorbid.text.split_sections` recognises an
+    unknown header only when it is written in capitals and made of letters.
+    """
+    if name in HEADERS:
+        return HEADERS[name]
+    words = re.sub(r"[^A-Za-z]+", " ", name).upper().split()
+    header = " ".join(words)[:40].strip()
+    return header if len(header.replace(" ", "")) > 1 else OTHER_HEADER
 
 
 def annotator_labels(dataset: MultiLabelDataset, origin: str) -> np.ndarray:
@@ -120,6 +154,31 @@ def annotator_labels(dataset: MultiLabelDataset, origin: str) -> np.ndarray:
     return matrix
 
 
+def _section_name(section_type: str) -> str:
+    """``"impression"``, ``"Clinical history"`` -> the known name in :data:`SECTIONS`; any other
+    type as written (stripped)."""
+    key = re.sub(r"[^A-Z0-9]+", "_", section_type.upper()).strip("_")
+    return key if key in SECTIONS else section_type.strip()
+
+
+def _known_first(sections: dict[str, str]) -> dict[str, str]:
+    """The known sections (empty when missing), then the others in document order."""
+    known = {name: sections.get(name, "") for name in SECTIONS}
+    return known | {name: text for name, text in sections.items() if name not in known}
+
+
+def _warn_unknown_sections(path: Path, sections: list[dict[str, str]]) -> None:
+    """One warning per file for section types other than :data:`SECTIONS`: their text is kept
+    (under their own header), but a reader of the results should know the notes differ."""
+    unknown = sorted({name for doc in sections for name in doc if name not in HEADERS})
+    if unknown:
+        warnings.warn(
+            f"{path}: section type(s) {unknown} are not {' or '.join(SECTIONS)}; their text is kept "
+            f"under its own header line",
+            stacklevel=3,
+        )
+
+
 def _parse(path: Path) -> list[dict]:
     """``[{"id", "codes": [(origin, code)], "sections": {type: text}}]`` in file order.
 
@@ -137,7 +196,11 @@ def _parse(path: Path) -> list[dict]:
         raise ValueError(f"{message} in {path} line {parser.CurrentLineNumber}")
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        if state["element"] is not None and tag in ("doc", "code", "text"):
+            fail(f"Expected </{state['element'][0]}> before <{tag}>, got <{tag}> inside it")
         if tag == "doc":
+            if state["doc"] is not None:
+                fail(f"Expected </doc> before the next <doc>, got a <doc> inside <doc id={state['doc']['id']!r}>")
             doc_id = attrs.get("id", "").strip()
             if not doc_id:
                 fail("Expected an `id` attribute on <doc>, got none")
@@ -151,7 +214,7 @@ def _parse(path: Path) -> list[dict]:
             key = "origin" if tag == "code" else "type"
             if not attrs.get(key):
                 fail(f"Expected a `{key}` attribute on <{tag}>, got none")
-            state["element"] = (tag, attrs[key])
+            state["element"] = (tag, attrs[key] if tag == "code" else _section_name(attrs[key]))
             state["text"] = []
 
     def end(tag: str) -> None:

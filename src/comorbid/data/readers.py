@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import zlib
 from pathlib import Path
+from typing import Callable
+from xml.etree.ElementTree import ParseError
+from xml.parsers.expat import ExpatError
+
+from arff import ArffException
 
 from comorbid.data.arff import read_arff
 from comorbid.data.cmc import read_cmc_xml
@@ -10,6 +17,11 @@ from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.registry import DATASETS, names, resolve
 from comorbid.data.tabular import read_csv, read_jsonl
 
+#: What a parser under a reader raises on bad input (undecodable bytes, a truncated archive,
+#: broken markup, runaway nesting) rather than on a bug; see ``_read``.
+INPUT_ERRORS = (
+    ValueError, csv.Error, EOFError, OSError, zlib.error, ExpatError, ParseError, ArffException, RecursionError
+)
 #: File name endings that :func:`load_dataset` knows, and what reads them.
 SUFFIXES = (".xml", ".arff", ".arff.gz", ".arff.bz2", ".csv", ".tsv", ".jsonl", ".json")
 
@@ -42,7 +54,8 @@ def load_dataset(
 
     Raises:
         ValueError: a missing file, an unknown ending (one line saying which endings are
-            known), or whatever the reader raises.
+            known), or whatever the reader raises; anything a parser raises on bad bytes
+            (:data:`INPUT_ERRORS`) becomes a ValueError naming the file.
     """
     path = Path(path)
     if not path.exists() and str(path) in DATASETS:
@@ -53,14 +66,35 @@ def load_dataset(
         raise ValueError(f"Expected a data file, got a directory: {path}")
     name = path.name.lower()
     if name.endswith(".xml"):
-        return read_cmc_xml(path)
+        return _read(read_cmc_xml, path)
     if name.endswith((".arff", ".arff.gz", ".arff.bz2")):
-        return read_arff(path, labels_xml=labels_xml, n_labels=n_labels)
+        return _read(read_arff, path, labels_xml=labels_xml, n_labels=n_labels)
+    if name.endswith((".csv", ".tsv", ".jsonl", ".json")) and not separator:
+        raise ValueError(f"Expected a non-empty label separator (--label-separator), got {separator!r}")
     tabular = dict(
         text_column=text_column, labels_column=labels_column, id_column=id_column, separator=separator
     )
     if name.endswith((".csv", ".tsv")):
-        return read_csv(path, **tabular)
+        return _read(read_csv, path, **tabular)
     if name.endswith((".jsonl", ".json")):
-        return read_jsonl(path, **tabular)
+        return _read(read_jsonl, path, **tabular)
     raise ValueError(f"Unknown data file type {path.name!r}: expected a name ending in {', '.join(SUFFIXES)}")
+
+
+def _read(reader: Callable[..., MultiLabelDataset], path: Path, **options) -> MultiLabelDataset:
+    """``reader(path, **options)``, with every error that bad bytes can cause as a ValueError
+    that names the file (what the CLI reports in one line, exit code 2).
+
+    The readers name file and line themselves wherever they can; this is the net for what the
+    parsers underneath raise (a ``UnicodeDecodeError``, a truncated archive, liac-arff's
+    errors). Other exception types (``TypeError``, ``KeyError`` ...) are bugs and stay
+    tracebacks.
+    """
+    try:
+        return reader(path, **options)
+    except INPUT_ERRORS as error:
+        message = str(error) or type(error).__name__
+        named = [str(p) for p in (path, options.get("labels_xml")) if p is not None]
+        if type(error) is ValueError and any(n in message for n in named):
+            raise  # the reader's own error: it already says where
+        raise ValueError(f"Could not read {path}: {message}") from error
