@@ -281,6 +281,7 @@ def predict(
     data: str = DataArgument,
     out: str = typer.Option(..., "--out", help="CSV to write: header id,labels; labels ';'-joined."),
     decode: str = typer.Option("hamming", "--decode", help="One decoder (see `cv --help`)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of Monte Carlo draws (default: the training seed)."),
     explain: Optional[str] = typer.Option(
         None, "--explain", help="Also write EXPLAIN.jsonl: per row, each suggested code's probability and the "
         "spans of the note that drove it (docs/explain_and_report.md)."),
@@ -298,7 +299,7 @@ def predict(
                                                              labels_column, id_column)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
-    predictions = trained.predict(dataset, decoders)[decoders[0]]
+    predictions = trained.predict(dataset, decoders, seed=seed)[decoders[0]]
 
     def write(stream):
         writer = csv.writer(stream)

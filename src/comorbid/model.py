@@ -249,8 +249,10 @@ class MultiLabelModel:
             raise RuntimeError("This model is not trained yet: call fit() or load()")
 
     @torch.no_grad()
-    def distributions(self, dataset_or_inputs, batch_size: int = 256) -> Iterator[JointLabelDistribution]:
-        """The model's distribution for consecutive batches of rows."""
+    def distributions(self, dataset_or_inputs, batch_size: int = 256,
+                      seed: int | None = None) -> Iterator[JointLabelDistribution]:
+        """The model's distribution for consecutive batches of rows, its Monte Carlo draws seeded
+        by ``seed`` (default the training seed): a row's answers do not depend on its batch."""
         self._check_fitted()
         inputs = dataset_or_inputs.inputs if isinstance(dataset_or_inputs, MultiLabelDataset) else dataset_or_inputs
         n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
@@ -258,22 +260,24 @@ class MultiLabelModel:
         self.head.eval()
         for start in range(0, n, batch_size):
             chunk = inputs[start : start + batch_size]
-            yield self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
+            dist = self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
+            yield dist.with_seed(self.train_config.seed if seed is None else seed)
 
-    def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)) -> dict[str, np.ndarray]:
+    def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",), batch_size: int = 256,
+                seed: int | None = None) -> dict[str, np.ndarray]:
         """Label sets ``[N, M]`` (0/1 int8) for each decoder, keyed by the decoder's spec."""
         self._check_fitted()
         chosen = {spec if isinstance(spec, str) else spec.spec: self.decoder(spec) for spec in decoders}
         parts: dict[str, list[np.ndarray]] = {name: [] for name in chosen}
-        for dist in self.distributions(dataset_or_inputs):
+        for dist in self.distributions(dataset_or_inputs, batch_size, seed):
             for name, decoder in chosen.items():
                 parts[name].append(decoder.decode(dist).cpu().numpy().astype(np.int8))
         m = len(self.label_names)
         return {name: np.concatenate(p) if p else np.zeros((0, m), np.int8) for name, p in parts.items()}
 
-    def marginals(self, dataset_or_inputs) -> np.ndarray:
+    def marginals(self, dataset_or_inputs, batch_size: int = 256, seed: int | None = None) -> np.ndarray:
         """P(y_j = 1 | x) ``[N, M]``."""
-        parts = [dist.marginals().cpu().numpy() for dist in self.distributions(dataset_or_inputs)]
+        parts = [dist.marginals().cpu().numpy() for dist in self.distributions(dataset_or_inputs, batch_size, seed)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)))
 
     # ------------------------------------------------------------------ persistence
