@@ -113,6 +113,8 @@ def minimum_bayes_risk(
     dtype = torch.get_default_dtype()
     if m <= enumerate_max_labels:
         sets, expected = expected_costs_by_enumeration(dist, cost)
+        if dist.excludes_empty:  # the best non-empty set (row 0 of all_label_sets is the empty set)
+            expected[:, 0] = torch.inf
         return sets[expected.argmin(1)].to(dtype)
     if n_samples < 1:
         raise ValueError(f"Expected n_samples >= 1 for sampling MBR, got {n_samples}")
@@ -162,6 +164,8 @@ def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_s
         candidates = torch.cat([structured, truths[frequent]]).double()
         table = torch.as_tensor(local_cost(candidates, truths.double())).double()  # [K, U]
         expected = table @ (counts.double() / n_samples)
+        if dist.excludes_empty:  # only non-empty candidates (the samples are all non-empty)
+            expected = torch.where(candidates.sum(-1) == 0, torch.inf, expected)
         out[row, columns] = candidates[expected.argmin()].to(dtype)
     return out.to(device)
 
@@ -204,7 +208,7 @@ class MBRDecoder(Decoder):
     def is_exact(self, dist: JointLabelDistribution) -> bool:
         return dist.n_labels <= self.enumerate_max_labels and "log_prob" in dist.exact
 
-    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
+    def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:
         return minimum_bayes_risk(dist, self.cost, self.n_samples, self.seed, self.enumerate_max_labels,
                                   self.max_candidates)
 
