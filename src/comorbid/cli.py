@@ -325,6 +325,7 @@ def predict(
     data: str = DataArgument,
     out: str = typer.Option(..., "--out", help="CSV to write: header id,labels; labels ';'-joined."),
     decode: str = typer.Option("hamming", "--decode", help="One decoder (see `cv --help`)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of Monte Carlo draws (default: the training seed)."),
     explain: Optional[str] = typer.Option(
         None, "--explain", help="Also write EXPLAIN.jsonl: per row, each suggested code's probability and the "
         "spans of the note that drove it (docs/explain_and_report.md)."),
@@ -355,10 +356,10 @@ def predict(
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     if scores:  # one distribution per batch serves the decoder and the scores
-        predictions, marginals = trained.predict_with_marginals(dataset, decoders)
+        predictions, marginals = trained.predict_with_marginals(dataset, decoders, seed=seed)
         predictions = predictions[decoders[0]]
     else:
-        predictions = trained.predict(dataset, decoders)[decoders[0]]
+        predictions = trained.predict(dataset, decoders, seed=seed)[decoders[0]]
 
     def write(stream):
         writer = csv.writer(stream)

@@ -255,8 +255,10 @@ class MultiLabelModel:
             raise RuntimeError("This model is not trained yet: call fit() or load()")
 
     @torch.no_grad()
-    def distributions(self, dataset_or_inputs, batch_size: int = 256) -> Iterator[JointLabelDistribution]:
-        """The model's distribution for consecutive batches of rows."""
+    def distributions(self, dataset_or_inputs, batch_size: int = 256,
+                      seed: int | None = None) -> Iterator[JointLabelDistribution]:
+        """The model's distribution for consecutive batches of rows, its Monte Carlo draws seeded
+        by ``seed`` (default the training seed): a row's answers do not depend on its batch."""
         self._check_fitted()
         inputs = self._inputs_of(dataset_or_inputs)
         n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
@@ -264,7 +266,8 @@ class MultiLabelModel:
         self.head.eval()
         for start in range(0, n, batch_size):
             chunk = inputs[start : start + batch_size]
-            yield self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
+            dist = self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
+            yield dist.with_seed(self.train_config.seed if seed is None else seed)
 
     def _inputs_of(self, dataset_or_inputs):
         """The inputs of a dataset, feature columns reordered to the training order by name."""
@@ -275,22 +278,24 @@ class MultiLabelModel:
             return dataset.inputs  # texts, or a model saved without feature names: count check only
         return align_features(dataset.inputs, list(dataset.feature_names), self.feature_names)
 
-    def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)) -> dict[str, np.ndarray]:
+    def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",), batch_size: int = 256,
+                seed: int | None = None) -> dict[str, np.ndarray]:
         """Label sets ``[N, M]`` (0/1 int8) for each decoder, keyed by the decoder's spec."""
-        return self._predict(dataset_or_inputs, decoders, with_marginals=False)[0]
+        return self._predict(dataset_or_inputs, decoders, False, batch_size, seed)[0]
 
-    def predict_with_marginals(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",)
-                               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def predict_with_marginals(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",),
+                               batch_size: int = 256, seed: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """:meth:`predict` and :meth:`marginals` ``[N, M]`` from one distribution per batch (its
         cached marginals, e.g. a chain's Monte Carlo estimate, serve the decoders too)."""
-        return self._predict(dataset_or_inputs, decoders, with_marginals=True)
+        return self._predict(dataset_or_inputs, decoders, True, batch_size, seed)
 
-    def _predict(self, dataset_or_inputs, decoders, with_marginals: bool) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    def _predict(self, dataset_or_inputs, decoders, with_marginals: bool, batch_size: int = 256,
+                 seed: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         self._check_fitted()
         chosen = {spec if isinstance(spec, str) else spec.spec: self.decoder(spec) for spec in decoders}
         parts: dict[str, list[np.ndarray]] = {name: [] for name in chosen}
         marginals: list[np.ndarray] = []
-        for dist in self.distributions(dataset_or_inputs):
+        for dist in self.distributions(dataset_or_inputs, batch_size, seed):
             for name, decoder in chosen.items():
                 parts[name].append(decoder.decode(dist).cpu().numpy().astype(np.int8))
             if with_marginals:
@@ -301,9 +306,9 @@ class MultiLabelModel:
             return sets, None
         return sets, np.concatenate(marginals) if marginals else np.zeros((0, m))
 
-    def marginals(self, dataset_or_inputs) -> np.ndarray:
+    def marginals(self, dataset_or_inputs, batch_size: int = 256, seed: int | None = None) -> np.ndarray:
         """P(y_j = 1 | x) ``[N, M]``."""
-        parts = [dist.marginals().cpu().numpy() for dist in self.distributions(dataset_or_inputs)]
+        parts = [dist.marginals().cpu().numpy() for dist in self.distributions(dataset_or_inputs, batch_size, seed)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)))
 
     # ------------------------------------------------------------------ persistence

@@ -8,7 +8,7 @@ A decoder is built from a spec string (``"hamming"``, ``"top-k=5"``, ``"mbr=icd-
 2. ``fit(marginals, labels)``: only decoders with ``needs_fitting`` (thresholds for corpus-level
    metrics) learn from held-out predictions ``[N, M]``; ``state()`` is the JSON-able result,
    saved in the model's ``config.json`` and restored with ``load_state``.
-3. ``decode(dist) -> [B, M]``; ``is_exact(dist)`` says whether that result is Bayes-optimal for
+3. ``decode(dist) -> [B, M]`` (subclasses implement ``_decode``); ``is_exact(dist)`` says whether that result is Bayes-optimal for
    this distribution or an approximation (sampling, Monte Carlo marginals, a narrow beam).
 """
 
@@ -60,8 +60,37 @@ class Decoder:
         """Whether ``decode(dist)`` maximises the expected metric exactly (up to rounding)."""
         return False
 
-    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:  # pragma: no cover - abstract
+    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
+        """One label set per row, ``[B, M]``.
+
+        For a distribution conditioned on y != 0 (``dist.excludes_empty``: every true set has
+        a label) every row is non-empty: a row the decoder leaves empty gets
+        :meth:`best_nonempty` instead, the best non-empty set for the decoder's metric."""
+        chosen = self._decode(dist)
+        if dist.excludes_empty and dist.n_labels:
+            empty = chosen.sum(-1) == 0
+            if empty.any():
+                with torch.no_grad():
+                    chosen = torch.where(empty[:, None], self.best_nonempty(dist).to(chosen.dtype), chosen)
+        return chosen
+
+    def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def best_nonempty(self, dist: JointLabelDistribution) -> torch.Tensor:
+        """The set :meth:`decode` returns where ``_decode`` chose the empty set for a
+        distribution without it, ``[B, M]``: here the single label of highest marginal.
+
+        That is the Bayes-optimal non-empty set for Hamming accuracy under ANY joint
+        distribution: E[sum_j 1[h_j = y_j]] = sum_j (1 - p_j) + sum_{j in h} (2 p_j - 1) is
+        additive in the marginals p_j, so among non-empty h it is maximised by taking every j
+        with p_j > 1/2, and when there is none (all terms <= 0) by the one j of largest
+        2 p_j - 1, i.e. of largest p_j. For marginal thresholds (micro/macro-F1) it is the
+        best non-empty completion: the one label the thresholds would admit first were they
+        lowered together."""
+        marginals = dist.marginals()
+        out = torch.zeros(marginals.shape, dtype=torch.get_default_dtype(), device=marginals.device)
+        return out.scatter_(1, marginals.argmax(-1, keepdim=True), 1.0)
 
     def __call__(self, dist: JointLabelDistribution) -> torch.Tensor:
         return self.decode(dist)

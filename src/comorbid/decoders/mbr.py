@@ -18,8 +18,10 @@ then a ``[K, U]`` cost table over the ``K <= max_candidates + k + 3`` candidates
 ``U <= n`` distinct samples,
 restricted to the labels that occur in any of them (so ``O(K U M')`` with ``M'`` those labels,
 for the built-in costs; a Python cost function sees all ``M``). Samples are drawn in chunks so
-that at most ``2^24`` label values are held at once; the seed makes the result reproducible for
-a given batch (the same rows in the same batch).
+that at most ``2^24`` label values are held at once. The draws use common random numbers seeded
+by the distribution's seed and the decoder's ``seed`` (stream ``mbr-<seed>``, see
+:mod:`comorbid.distributions.noise`): a row's answer does not depend on the rest of its batch,
+and the global generator is not touched.
 """
 
 from __future__ import annotations
@@ -51,15 +53,16 @@ def expected_costs_by_enumeration(dist: JointLabelDistribution, cost: SetCost) -
     return sets, probs @ table.T
 
 
-def _draw(dist: JointLabelDistribution, n_samples: int) -> tuple[torch.Tensor, torch.device]:
+def _draw(dist: JointLabelDistribution, n_samples: int, seed: int = 0) -> tuple[torch.Tensor, torch.device]:
     """``n_samples`` samples as ``[P, 3]`` (sample, row, label) indices of their ones (on the
     CPU), and the device the distribution samples on."""
     per_call = max(1, _SAMPLE_CHUNK_ENTRIES // max(dist.batch_size * dist.n_labels, 1))
     parts, device = [], torch.device("cpu")
+    noise = dist.common_noise(f"mbr-{seed}", n_samples)
     for start in range(0, n_samples, per_call):
         count = min(per_call, n_samples - start)
         with torch.no_grad():
-            samples = dist.sample((count,))
+            samples = dist.sample_with(noise.part(start, count))
         device = samples.device
         ones = (samples > 0).nonzero()
         ones[:, 0] += start
@@ -110,21 +113,19 @@ def minimum_bayes_risk(
     dtype = torch.get_default_dtype()
     if m <= enumerate_max_labels:
         sets, expected = expected_costs_by_enumeration(dist, cost)
+        if dist.excludes_empty:  # the best non-empty set (row 0 of all_label_sets is the empty set)
+            expected[:, 0] = torch.inf
         return sets[expected.argmin(1)].to(dtype)
     if n_samples < 1:
         raise ValueError(f"Expected n_samples >= 1 for sampling MBR, got {n_samples}")
-    # Everything random in here (the samples, and Monte Carlo marginals of some models) is
-    # seeded, and the caller's generator is left as it was.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _sampled_minimum_bayes_risk(dist, cost, n_samples, max_candidates)
+    return _sampled_minimum_bayes_risk(dist, cost, n_samples, max_candidates, seed)
 
 
 def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_samples: int,
-                                max_candidates: int) -> torch.Tensor:
+                                max_candidates: int, seed: int = 0) -> torch.Tensor:
     b, m = dist.batch_size, dist.n_labels
     dtype = torch.get_default_dtype()
-    ones, device = _draw(dist, n_samples)
+    ones, device = _draw(dist, n_samples, seed)
     if "marginals" in dist.exact:
         with torch.no_grad():
             marginals = dist.marginals().detach().cpu().double()
@@ -163,6 +164,8 @@ def _sampled_minimum_bayes_risk(dist: JointLabelDistribution, cost: SetCost, n_s
         candidates = torch.cat([structured, truths[frequent]]).double()
         table = torch.as_tensor(local_cost(candidates, truths.double())).double()  # [K, U]
         expected = table @ (counts.double() / n_samples)
+        if dist.excludes_empty:  # only non-empty candidates (the samples are all non-empty)
+            expected = torch.where(candidates.sum(-1) == 0, torch.inf, expected)
         out[row, columns] = candidates[expected.argmin()].to(dtype)
     return out.to(device)
 
@@ -205,7 +208,7 @@ class MBRDecoder(Decoder):
     def is_exact(self, dist: JointLabelDistribution) -> bool:
         return dist.n_labels <= self.enumerate_max_labels and "log_prob" in dist.exact
 
-    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
+    def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:
         return minimum_bayes_risk(dist, self.cost, self.n_samples, self.seed, self.enumerate_max_labels,
                                   self.max_candidates)
 

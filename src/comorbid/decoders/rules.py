@@ -139,7 +139,7 @@ class MetricDecoder(Decoder):
     def is_exact(self, dist: JointLabelDistribution) -> bool:
         return self.plan(dist)[1]
 
-    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
+    def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:
         rule = find_rule(self.metric, dist)
         with torch.no_grad():
             if rule is not None and (rule.exact(dist) or dist.n_labels > self.enumerate_max_labels):
@@ -148,6 +148,16 @@ class MetricDecoder(Decoder):
                 except NotImplementedError:
                     pass
             return minimum_bayes_risk(dist, self.cost, self.n_samples, self.seed, self.enumerate_max_labels)
+
+    def best_nonempty(self, dist: JointLabelDistribution) -> torch.Tensor:
+        """Instance F1: GFM restricted to sizes k >= 1, exact among non-empty sets given the
+        count marginals (GFM scores each size k separately; dropping k = 0 leaves the others).
+        Subset accuracy never gets here (the mode of a distribution without the empty set is
+        non-empty); Jaccard's enumeration and sampling paths exclude the empty set themselves.
+        Otherwise (Hamming) the base's single most probable label, optimal for Hamming."""
+        if self.metric == "instance-f1":
+            return gfm(dist.count_marginals(), torch.full((dist.batch_size,), -torch.inf))
+        return super().best_nonempty(dist)
 
 
 class HammingDecoder(MetricDecoder):

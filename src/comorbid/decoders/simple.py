@@ -30,7 +30,7 @@ class TopKDecoder(Decoder):
     def is_exact(self, dist: JointLabelDistribution) -> bool:
         return "marginals" in dist.exact
 
-    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
+    def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:
         with torch.no_grad():
             marginals = dist.marginals()
         k = min(self.k, marginals.shape[-1])

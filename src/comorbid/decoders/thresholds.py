@@ -150,7 +150,7 @@ class ThresholdDecoder(Decoder):
                 f"(MultiLabelModel.fit(..., decoders=['{self.name}']), CLI: train --decode {self.name})"
             )
 
-    def decode(self, dist: JointLabelDistribution) -> torch.Tensor:
+    def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:
         self._check_fitted()
         with torch.no_grad():
             marginals = dist.marginals()

@@ -14,6 +14,8 @@ import math
 import torch
 from torch.distributions import Distribution, constraints
 
+from comorbid.distributions.noise import DEFAULT_SEED, NOISE_BLOCK, Noise, categorical
+
 #: Enumerating 2^M label sets beyond this many labels is refused (2^20 sets x batch).
 MAX_ENUMERATE_LABELS = 20
 #: ``sample_nonempty`` by rejection redraws at most this many times; slots still empty then get
@@ -21,6 +23,8 @@ MAX_ENUMERATE_LABELS = 20
 MAX_REJECTION_ROUNDS = 100
 #: Methods a distribution may provide exactly; ``exact`` is a subset of these.
 METHODS = frozenset({"log_prob", "sample", "marginals", "mode", "count_marginals"})
+#: Bytes the working tensors of one chunk of Monte Carlo samples may take (samples x rows x labels).
+MC_CHUNK_BYTES = 256 * 2**20
 
 
 def all_label_sets(n_labels: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -47,6 +51,8 @@ class JointLabelDistribution(Distribution):
     """
 
     arg_constraints: dict = {}
+    #: Seeds every random draw (see :mod:`comorbid.distributions.noise`); set with :meth:`with_seed`.
+    seed: int = DEFAULT_SEED
     support = constraints.independent(constraints.boolean, 1)
     has_enumerate_support = True
     #: Samples drawn by the Monte Carlo fallbacks of ``marginals`` and ``count_marginals``.
@@ -74,6 +80,20 @@ class JointLabelDistribution(Distribution):
             return METHODS
         return frozenset({"log_prob", "sample"})
 
+    def with_seed(self, seed: int) -> "JointLabelDistribution":
+        """Seed every random draw of this distribution (and its parts) with ``seed``; drops
+        Monte Carlo results computed with the old seed. Returns ``self``."""
+        self.seed = int(seed)
+        self.__dict__.pop("_mc_results", None)
+        self.__dict__.pop("_draws", None)
+        return self
+
+    @property
+    def excludes_empty(self) -> bool:
+        """Whether the empty set has probability 0 by construction (conditioned on y != 0):
+        decoders then return non-empty sets (see :meth:`comorbid.decoders.base.Decoder.decode`)."""
+        return False
+
     def tempered(self, temperature: float) -> "JointLabelDistribution":
         """The same model with every logit / log-potential divided by ``temperature``
         (temperature scaling, Guo, Pleiss, Sun & Weinberger, ICML 2017): above 1 flatter, below
@@ -83,8 +103,36 @@ class JointLabelDistribution(Distribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
+    def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
+        """Draws ``[*sample_shape, B, M]``, independent across samples and rows, from this
+        distribution's own seeded noise (successive calls continue the stream; the global
+        generator is not used). Subclasses implement :meth:`sample_with`."""
+        return self._sample_stream("sample", sample_shape, self.sample_with)
+
+    def sample_with(self, noise: Noise) -> torch.Tensor:
+        """``noise.n`` draws ``[n, B, M]`` driven by ``noise`` (common or per-row uniforms, see
+        :mod:`comorbid.distributions.noise`): a pure function of the noise. Subclasses
+        implement it; a subclass that only implements ``sample`` gets it run under a global
+        generator seeded from the noise and restored afterwards."""
+        if type(self).sample is JointLabelDistribution.sample:  # pragma: no cover - abstract
+            raise NotImplementedError(f"{type(self).__name__} implements neither sample nor sample_with")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(noise.uniform("fallback", 1)[0, 0, 0] * 2**62) if noise.n else 0)
+            return self.sample((noise.n,))
+
+    def _sample_stream(self, stream: str, sample_shape, draw) -> torch.Tensor:
+        shape = torch.Size(sample_shape)
+        n = max(shape.numel(), 1)
+        draws = self.__dict__.setdefault("_draws", {})
+        start = draws.get(stream, 0)
+        draws[stream] = start + n
+        with torch.no_grad():
+            samples = draw(Noise(self.seed, stream, start, n, rows=self.batch_size))
+        return samples.reshape(*shape, *self.batch_shape, *self.event_shape)
+
+    def common_noise(self, stream: str, count: int, start: int = 0) -> Noise:
+        """Noise shared by every row of the batch for samples ``start ..`` of ``stream``."""
+        return Noise(self.seed, stream, start, count, rows=1)
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -95,7 +143,7 @@ class JointLabelDistribution(Distribution):
         """P(y_j = 1 | x), ``[B, M]``."""
         if self.n_labels <= self.enumerate_max_labels:
             return self._enumerated_marginals()
-        return self._monte_carlo_samples().mean(0)
+        return self._monte_carlo_marginals()
 
     def log_marginals(self) -> torch.Tensor:
         """log P(y_j = 1 | x), ``[B, M]`` (subclasses that have it without underflow override)."""
@@ -135,7 +183,7 @@ class JointLabelDistribution(Distribution):
         candidates = torch.cat([
             self.mode(beam_size).to(dtype)[None],
             torch.eye(m, dtype=dtype)[:, None, :].expand(m, b, m),
-            self.sample((256,)).to(dtype),
+            self.sample_with(self.common_noise("nonempty-mode", 256)).to(dtype),
         ])  # fmt: skip  # [K, B, M]
         with torch.no_grad():
             scores = self.log_prob(candidates)  # [K, B]
@@ -143,19 +191,25 @@ class JointLabelDistribution(Distribution):
         return candidates.gather(0, scores.argmax(0)[None, :, None].expand(1, b, m))[0]
 
     def sample_nonempty(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
-        """Samples conditioned on at least one label, ``[*sample_shape, B, M]``.
+        """Samples conditioned on at least one label, ``[*sample_shape, B, M]`` (see
+        :meth:`sample_nonempty_with`)."""
+        return self._sample_stream("sample-nonempty", sample_shape, self.sample_nonempty_with)
 
-        By rejection: empty draws are redrawn, at most :data:`MAX_REJECTION_ROUNDS` times;
-        draws still empty then get :meth:`nonempty_mode` (biased, and only when p(0) is very
-        close to 1). Subclasses with a chain structure sample exactly instead.
+    def sample_nonempty_with(self, noise: Noise) -> torch.Tensor:
+        """``noise.n`` draws given y != 0, ``[n, B, M]``, a pure function of ``noise``.
+
+        By rejection: empty draws are redrawn (round ``r`` uses the sub-stream ``round-r``), at
+        most :data:`MAX_REJECTION_ROUNDS` times; draws still empty then get
+        :meth:`nonempty_mode` (biased, and only when p(0) is very close to 1). Subclasses with
+        a chain structure sample exactly instead.
         """
         with torch.no_grad():
-            samples = self.sample(sample_shape)
-            for _ in range(MAX_REJECTION_ROUNDS):
+            samples = self.sample_with(noise)
+            for round_ in range(MAX_REJECTION_ROUNDS):
                 empty = samples.sum(-1) == 0
                 if not empty.any():
                     return samples
-                samples = torch.where(empty[..., None], self.sample(sample_shape), samples)
+                samples = torch.where(empty[..., None], self.sample_with(noise.child(f"round-{round_}")), samples)
             empty = samples.sum(-1) == 0
             return torch.where(empty[..., None], self.nonempty_mode().to(samples.dtype), samples)
 
@@ -166,15 +220,53 @@ class JointLabelDistribution(Distribution):
         """
         if self.n_labels <= self.enumerate_max_labels:
             return self._enumerated_count_marginals()
-        return count_marginals_from_samples(self._monte_carlo_samples())
+        return self._monte_carlo_count_marginals()
 
-    def _monte_carlo_samples(self) -> torch.Tensor:
-        """``n_mc_samples`` draws ``[n, B, M]``, drawn once per instance so that every Monte
-        Carlo estimate of one distribution (marginals, count marginals, size distribution)
-        comes from the same samples and repeated calls agree."""
-        if getattr(self, "_mc_samples", None) is None:
-            self._mc_samples = self.sample((self.n_mc_samples,))
-        return self._mc_samples
+    # ------------------------------------------------------------------ Monte Carlo (large M)
+    def _mc_chunk(self, factor: int = 1) -> int:
+        """Samples per chunk so that ``factor`` tensors ``[chunk, B, M]`` of floats stay within
+        :data:`MC_CHUNK_BYTES`; a multiple of the noise block (so accumulation is chunk-free)."""
+        per_sample = max(1, factor * self.batch_size * self.n_labels * 8)
+        return max(1, MC_CHUNK_BYTES // per_sample // NOISE_BLOCK) * NOISE_BLOCK
+
+    def _mc_cached(self, key: tuple, compute):
+        """Monte Carlo results kept per instance: every call (and every decoder) sees the same."""
+        results = self.__dict__.setdefault("_mc_results", {})
+        if key not in results:
+            with torch.no_grad():
+                results[key] = compute()
+        return results[key]
+
+    def _mc_sample_chunks(self, nonempty: bool = False):
+        """The ``n_mc_samples`` Monte Carlo draws (common noise, stream ``"mc"``) in chunks
+        ``[c, B, M]`` of bounded memory."""
+        draw = self.sample_nonempty_with if nonempty else self.sample_with
+        noise = self.common_noise("mc-nonempty" if nonempty else "mc", self.n_mc_samples)
+        chunk = self._mc_chunk(4)  # the draws, their noise and the count index
+        for start in range(0, noise.n, chunk):
+            yield draw(noise.part(start, min(chunk, noise.n - start)))
+
+    def _monte_carlo_marginals(self, nonempty: bool = False) -> torch.Tensor:
+        """Marginals ``[B, M]`` from ``n_mc_samples`` draws (of p given y != 0 if ``nonempty``):
+        exact counts, so the chunking cannot change the result."""
+        def compute():
+            counts = None
+            for samples in self._mc_sample_chunks(nonempty):
+                part = samples.double().sum(0)
+                counts = part if counts is None else counts + part
+            return (counts / self.n_mc_samples).to(torch.get_default_dtype())
+        return self._mc_cached(("marginals", nonempty), compute)
+
+    def _monte_carlo_count_marginals(self, nonempty: bool = False) -> torch.Tensor:
+        """Count marginals ``[B, M, M+1]`` from the same draws as :meth:`_monte_carlo_marginals`."""
+        def compute():
+            counts = None
+            for samples in self._mc_sample_chunks(nonempty):
+                ones = torch.ones(samples.shape[:2], dtype=torch.float64)
+                part = count_marginals_from_sets(samples.double().transpose(0, 1), ones.T)
+                counts = part if counts is None else counts + part
+            return (counts / self.n_mc_samples).to(torch.get_default_dtype())
+        return self._mc_cached(("count_marginals", nonempty), compute)
 
     def size_distribution(self) -> torch.Tensor:
         """P(|y| = s) for s = 0..M, ``[B, M+1]``, derived from ``count_marginals``.
@@ -252,11 +344,10 @@ class JointLabelDistribution(Distribution):
                 best_set = torch.where(better[:, None], candidate, best_set)
         return best_set
 
-    def _enumerated_sample(self, n: int) -> torch.Tensor:
-        """``n`` exact draws per row by enumeration, ``[n, B, M]`` (small M only)."""
+    def _enumerated_sample(self, noise: Noise) -> torch.Tensor:
+        """``noise.n`` exact draws per row by enumeration (inverse CDF), ``[n, B, M]`` (small M only)."""
         sets, probs = self._enumerate()
-        index = torch.multinomial(probs, n, replacement=True)  # [B, n]
-        return sets[index].transpose(0, 1).contiguous()
+        return sets[categorical(probs, noise.uniform("set", 1))]
 
     def _search_mode(self, candidates: torch.Tensor, score=None, max_rounds: int | None = None) -> torch.Tensor:
         """Best of ``candidates [B, C, M]`` under ``score`` (default ``log_prob``), then

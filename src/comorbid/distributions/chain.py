@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution, first_on_log_probs
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs
+from comorbid.distributions.noise import NOISE_BLOCK, Noise, categorical
 
 #: Beam width of ``mode()`` when none is given.
 DEFAULT_BEAM_SIZE = 64
@@ -31,6 +32,12 @@ class ChainBernoulli(JointLabelDistribution):
         order: ``[M]`` permutation of label indices, the chain order (default ``0..M-1``).
         beam_size: beam width for ``mode()`` (default 64: exact for M <= 7).
         n_mc_samples: samples for Monte Carlo marginals / count marginals when M > 12.
+        seed: seeds the Monte Carlo draws (see :mod:`comorbid.distributions.noise`).
+
+    Monte Carlo marginals run in chunks of samples (at most
+    :data:`comorbid.distributions.base.MC_CHUNK_BYTES` of working tensors), so memory is
+    O(chunk x B x M) rather than O(n_mc_samples x B x M); the result does not depend on the
+    chunk size.
     """
 
     #: Up to this many labels, marginals and count marginals are computed by enumeration (exact).
@@ -44,6 +51,7 @@ class ChainBernoulli(JointLabelDistribution):
         beam_size: int = DEFAULT_BEAM_SIZE,
         n_mc_samples: int = 2000,
         validate_args: bool | None = False,
+        seed: int | None = None,
     ):
         if unary_logits.dim() != 2:
             raise ValueError(f"Expected `unary_logits` of shape [B, M], got {tuple(unary_logits.shape)}")
@@ -67,6 +75,8 @@ class ChainBernoulli(JointLabelDistribution):
         strictly_lower = torch.tril(torch.ones(m, m, dtype=torch.bool, device=unary_logits.device), -1)
         self._weights = interactions[..., order, :][..., :, order] * strictly_lower
         super().__init__(b, m, validate_args)
+        if seed is not None:
+            self.with_seed(seed)
 
     @property
     def exact(self) -> frozenset[str]:
@@ -80,7 +90,7 @@ class ChainBernoulli(JointLabelDistribution):
     def tempered(self, temperature: float) -> "ChainBernoulli":
         """Every factor's logit (input part and label-on-label weights) divided by ``temperature``."""
         tempered = ChainBernoulli(self.unary_logits / temperature, self.interactions / temperature, self.order,
-                                  beam_size=self.beam_size, n_mc_samples=self.n_mc_samples)
+                                  beam_size=self.beam_size, n_mc_samples=self.n_mc_samples, seed=self.seed)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
 
@@ -107,18 +117,33 @@ class ChainBernoulli(JointLabelDistribution):
             context = torch.einsum("...bk,bk->...b", prefix, self._weights[:, t, :t])
         return self._unary[:, t] + context
 
-    def _ancestral(self, n: int, record_probs: bool = False, first_on: torch.Tensor | None = None):
-        """Ancestral sampling of ``n`` chains per row; optionally the conditional probabilities.
+    def _ancestral(self, noise: Noise, record_probs: bool = False, nonempty: bool = False):
+        """Ancestral sampling of ``noise.n`` chains per row: position ``t`` is on iff its
+        uniform is below p(y_t = 1 | prefix). Returns the draws ``[n, B, M]`` (chain order)
+        and, if ``record_probs``, the Rao-Blackwellised values E[y_t | what came before]
+        ``[n, B, M]``.
 
-        ``first_on`` ``[n, B]`` fixes the first position that is on (the ones before it off)."""
+        ``nonempty``: draws given y != 0. The first position that is on is drawn first (one
+        inverse-CDF uniform per sample): with an all-zero prefix the context is 0, so
+        P(first on = t) is proportional to prod_{s<t} sigmoid(-u_s) * sigmoid(u_t); the
+        positions before it are off, it is on (their recorded values are 0 and 1), the rest
+        follow the chain."""
         b, m = self._unary.shape
-        ordered = torch.zeros(n, b, m, dtype=self._unary.dtype, device=self._unary.device)
+        n = noise.n
+        dtype, device = self._unary.dtype, self._unary.device
+        uniforms = noise.uniform("labels", m).permute(2, 0, 1).contiguous()  # [M, n, R]: position-major
+        first = None
+        if nonempty:
+            first = categorical(torch.softmax(first_on_log_probs(self._unary), -1), noise.uniform("first", 1))
+        ordered = torch.zeros(n, b, m, dtype=dtype, device=device)
         conditionals = torch.zeros_like(ordered) if record_probs else None
         for t in range(m):
-            p = torch.sigmoid(self._step_logit(ordered[..., :t], t))
-            ordered[..., t] = torch.bernoulli(p)
-            if first_on is not None:
-                ordered[..., t] = torch.where(first_on > t, 0.0, torch.where(first_on == t, 1.0, ordered[..., t]))
+            p = torch.sigmoid(self._step_logit(ordered[..., :t], t))  # [n, B]
+            y = (uniforms[t] < p).to(dtype)
+            if first is not None:
+                y = torch.where(first > t, 0.0, torch.where(first == t, 1.0, y)).to(dtype)
+                p = torch.where(first > t, 0.0, torch.where(first == t, 1.0, p)).to(dtype)
+            ordered[..., t] = y
             if record_probs:
                 conditionals[..., t] = p
         return ordered, conditionals
@@ -128,45 +153,44 @@ class ChainBernoulli(JointLabelDistribution):
         out[..., self.order] = ordered
         return out
 
-    def sample(self, sample_shape=()) -> torch.Tensor:
-        shape = torch.Size(sample_shape)
+    def sample_with(self, noise: Noise) -> torch.Tensor:
         with torch.no_grad():
-            ordered, _ = self._ancestral(max(shape.numel(), 1))
-        return self._to_label_order(ordered).reshape(*shape, *self.batch_shape, *self.event_shape)
+            return self._to_label_order(self._ancestral(noise)[0])
 
     def log_prob_nonempty(self) -> torch.Tensor:
         """log P(y != 0): with an all-zero prefix the context is 0, so this is the independent
         labels' formula on the input logits (in chain order)."""
         return torch.logsumexp(first_on_log_probs(self._unary), -1)
 
-    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
-        """Exact samples given y != 0: draw the first position that is on, then the rest of the
-        chain given that prefix. With an all-zero prefix the context is 0, so
-        P(first on = t) is proportional to prod_{s<t} sigmoid(-u_s) * sigmoid(u_t)."""
-        shape = torch.Size(sample_shape)
+    def sample_nonempty_with(self, noise: Noise) -> torch.Tensor:
+        """Exact samples given y != 0 (see :meth:`_ancestral`)."""
         with torch.no_grad():
-            first = first_on_distribution(self._unary).sample((max(shape.numel(), 1),))  # [n, B]
-            ordered, _ = self._ancestral(first.shape[0], first_on=first)
-        return self._to_label_order(ordered).reshape(*shape, *self.batch_shape, *self.event_shape)
+            return self._to_label_order(self._ancestral(noise, nonempty=True)[0])
 
     # ------------------------------------------------------------------ derived
-    def _monte_carlo(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One ancestral run of ``n_mc_samples`` chains, kept for the instance: the samples
-        ``[n, B, M]`` and the Rao-Blackwellised marginals ``[B, M]`` (the average of
-        p(y_t = 1 | sampled prefix) rather than of y_t), both in label order."""
-        if getattr(self, "_mc_cache", None) is None:
-            with torch.no_grad():
-                ordered, conditionals = self._ancestral(self.n_mc_samples, record_probs=True)
-            self._mc_cache = (self._to_label_order(ordered), self._to_label_order(conditionals.mean(0)))
-        return self._mc_cache
+    def _monte_carlo_marginals(self, nonempty: bool = False) -> torch.Tensor:
+        """Rao-Blackwellised marginals ``[B, M]``: the average over ``n_mc_samples`` chains of
+        p(y_t = 1 | sampled prefix) rather than of y_t (of p given y != 0 if ``nonempty``).
 
-    def _monte_carlo_samples(self) -> torch.Tensor:
-        return self._monte_carlo()[0]
+        Chains run in chunks of samples; per-block sums are added in a fixed order, block by
+        block, so the result is the same bit for bit whatever the chunk size."""
+        def compute():
+            noise = self.common_noise("mc-nonempty" if nonempty else "mc", self.n_mc_samples)
+            chunk = self._mc_chunk(1)  # two float32 tensors [chunk, B, M]
+            total = None
+            for start in range(0, noise.n, chunk):
+                count = min(chunk, noise.n - start)
+                _, conditionals = self._ancestral(noise.part(start, count), record_probs=True, nonempty=nonempty)
+                for lo in range(0, count, NOISE_BLOCK):
+                    part = conditionals[lo : lo + NOISE_BLOCK].sum(0)
+                    total = part if total is None else total + part
+            return self._to_label_order(total / noise.n)
+        return self._mc_cached(("marginals", nonempty), compute)
 
     def marginals(self) -> torch.Tensor:
         if self.n_labels <= self.enumerate_max_labels:
             return super().marginals()
-        return self._monte_carlo()[1]
+        return self._monte_carlo_marginals()
 
     def _beam_search(self, width: int) -> torch.Tensor:
         """Beam search along the chain: the ``[B, K, M]`` best label sets found (chain order),

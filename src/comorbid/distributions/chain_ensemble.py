@@ -42,6 +42,7 @@ class ChainEnsemble(UniformMixture):
         beam_size: int = DEFAULT_BEAM_SIZE,
         n_mc_samples: int = 2000,
         validate_args: bool | None = False,
+        seed: int | None = None,
     ):
         if unary_logits.dim() != 3:
             raise ValueError(f"Expected `unary_logits` of shape [B, R, M], got {tuple(unary_logits.shape)}")
@@ -70,7 +71,7 @@ class ChainEnsemble(UniformMixture):
             )
             for i in range(r)
         ]
-        super().__init__(chains, validate_args)
+        super().__init__(chains, validate_args, seed=seed)
 
     @property
     def chains(self) -> list[ChainBernoulli]:
@@ -83,7 +84,7 @@ class ChainEnsemble(UniformMixture):
     def tempered(self, temperature: float) -> "ChainEnsemble":
         """Every chain tempered (see :meth:`ChainBernoulli.tempered`)."""
         tempered = ChainEnsemble(self.unary_logits / temperature, self.interactions / temperature, self.orders,
-                                 self.beam_size, self.n_mc_samples)
+                                 self.beam_size, self.n_mc_samples, seed=self.seed)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
 

@@ -17,14 +17,21 @@ from typing import Sequence
 import torch
 
 from comorbid.distributions.base import METHODS, JointLabelDistribution
+from comorbid.distributions.noise import Noise, categorical
 
 
 class UniformMixture(JointLabelDistribution):
-    """The uniform mixture of ``members`` (each ``[B]`` over the same ``M`` labels)."""
+    """The uniform mixture of ``members`` (each ``[B]`` over the same ``M`` labels).
+
+    Seeds: member ``r`` is reseeded with ``seed * 1000003 + r + 1`` (see :meth:`with_seed`), so
+    members' Monte Carlo draws are independent of each other; the mixture's own seed is set at
+    construction from ``seed`` (default the library's).
+    """
 
     enumerate_max_labels = 12
 
-    def __init__(self, members: Sequence[JointLabelDistribution], validate_args: bool | None = False):
+    def __init__(self, members: Sequence[JointLabelDistribution], validate_args: bool | None = False,
+                 seed: int | None = None):
         if not members:
             raise ValueError("Expected at least one member distribution, got none")
         shapes = {(d.batch_size, d.n_labels) for d in members}
@@ -33,13 +40,23 @@ class UniformMixture(JointLabelDistribution):
         self.members = list(members)
         (b, m), = shapes
         super().__init__(b, m, validate_args)
+        self.with_seed(seed if seed is not None else self.seed)
+
+    def with_seed(self, seed: int) -> "UniformMixture":
+        for index, member in enumerate(self.members):
+            member.with_seed(int(seed) * 1000003 + index + 1)
+        return super().with_seed(seed)
+
+    @property
+    def excludes_empty(self) -> bool:
+        return all(member.excludes_empty for member in self.members)
 
     @property
     def n_members(self) -> int:
         return len(self.members)
 
     def tempered(self, temperature: float) -> "UniformMixture":
-        tempered = UniformMixture([member.tempered(temperature) for member in self.members])
+        tempered = UniformMixture([member.tempered(temperature) for member in self.members], seed=self.seed)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
 
@@ -63,27 +80,25 @@ class UniformMixture(JointLabelDistribution):
         per_member = torch.stack([member.log_prob_nonempty() for member in self.members], -1)  # [B, R]
         return torch.logsumexp(per_member, -1) - math.log(self.n_members)
 
-    def sample(self, sample_shape=()) -> torch.Tensor:
-        shape = torch.Size(sample_shape)
-        n = max(shape.numel(), 1)
+    def sample_with(self, noise: Noise) -> torch.Tensor:
         with torch.no_grad():
-            # Draw every member, then keep one member's draw per (sample, row), chosen uniformly.
-            draws = torch.stack([member.sample((n,)) for member in self.members])  # [R, n, B, M]
-            which = torch.randint(self.n_members, (n, self.batch_size), device=draws.device)
-            picked = draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
-        return picked.reshape(*shape, *self.batch_shape, *self.event_shape)
+            # Draw every member (each from its own sub-stream), then keep one member's draw per
+            # (sample, row), chosen uniformly.
+            draws = torch.stack([member.sample_with(noise.child(f"member-{r}"))
+                                 for r, member in enumerate(self.members)])  # [R, n, B, M]
+            uniform = torch.ones(self.batch_size, self.n_members, dtype=torch.float64)
+            which = categorical(uniform, noise.uniform("which", 1))  # [n, B]
+            return draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
 
-    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+    def sample_nonempty_with(self, noise: Noise) -> torch.Tensor:
         """Given y != 0: a member from its posterior given y != 0 (proportional to
         P_r(y != 0)), then that member's ``sample_nonempty`` (exact where the members' are)."""
-        shape = torch.Size(sample_shape)
-        n = max(shape.numel(), 1)
         with torch.no_grad():
             posterior = torch.stack([member.log_prob_nonempty() for member in self.members], -1)  # [B, R]
-            which = torch.distributions.Categorical(logits=posterior).sample((n,))  # [n, B]
-            draws = torch.stack([member.sample_nonempty((n,)) for member in self.members])  # [R, n, B, M]
-            picked = draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
-        return picked.reshape(*shape, *self.batch_shape, *self.event_shape)
+            which = categorical(torch.softmax(posterior, -1), noise.uniform("which", 1))  # [n, B]
+            draws = torch.stack([member.sample_nonempty_with(noise.child(f"member-{r}"))
+                                 for r, member in enumerate(self.members)])  # [R, n, B, M]
+            return draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
 
     def marginals(self) -> torch.Tensor:
         return torch.stack([member.marginals() for member in self.members]).mean(0)

@@ -6,7 +6,8 @@ import torch
 from torch.distributions import Bernoulli, Independent
 
 from comorbid.distributions import poisson_binomial
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_distribution, first_on_log_probs
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs
+from comorbid.distributions.noise import Noise, categorical
 
 
 class IndependentBernoulli(JointLabelDistribution):
@@ -32,25 +33,24 @@ class IndependentBernoulli(JointLabelDistribution):
         return METHODS
 
     def tempered(self, temperature: float) -> "IndependentBernoulli":
-        return IndependentBernoulli(self.logits / temperature)
+        return IndependentBernoulli(self.logits / temperature).with_seed(self.seed)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         value = self._check_value(value).to(self.logits.dtype)
         return self._base.log_prob(value)
 
-    def sample(self, sample_shape=()) -> torch.Tensor:
+    def sample_with(self, noise: Noise) -> torch.Tensor:
         with torch.no_grad():
-            return self._base.sample(torch.Size(sample_shape))
+            return (noise.uniform("labels", self.n_labels) < torch.sigmoid(self.logits)).to(self.logits.dtype)
 
     def log_prob_nonempty(self) -> torch.Tensor:
         return torch.logsumexp(first_on_log_probs(self.logits), -1)
 
-    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+    def sample_nonempty_with(self, noise: Noise) -> torch.Tensor:
         """Exact samples given y != 0: the first label that is on, then the later ones as usual."""
-        shape = torch.Size(sample_shape)
         with torch.no_grad():
-            first = first_on_distribution(self.logits).sample(shape)  # [*shape, B]
-            samples = self._base.sample(shape)
+            first = categorical(torch.softmax(first_on_log_probs(self.logits), -1), noise.uniform("first", 1))
+            samples = self.sample_with(noise)
             position = torch.arange(self.n_labels, device=self.logits.device)
             first = first[..., None]
             return torch.where(position < first, 0.0, torch.where(position == first, 1.0, samples)).to(samples.dtype)

@@ -41,6 +41,7 @@ from comorbid.distributions.base import (
     JointLabelDistribution,
     all_label_sets,
 )
+from comorbid.distributions.noise import Noise
 
 #: Default size of the exact regime: Z by enumerating 2^16 = 65,536 sets per row.
 DEFAULT_MAX_EXACT_LABELS = 16
@@ -165,7 +166,11 @@ class IsingLabels(JointLabelDistribution):
         return IsingLabels(
             self.unary_logits / temperature, self.couplings / temperature, self.max_exact_labels, self.inference,
             self.n_mc_samples, self.gibbs_sweeps, self.mean_field_iterations,
-        )
+        ).with_seed(self.seed)
+
+    def with_seed(self, seed: int) -> "IsingLabels":
+        self._gibbs_cache = None
+        return super().with_seed(seed)
 
     # ------------------------------------------------------------------ regimes
     @property
@@ -256,8 +261,9 @@ class IsingLabels(JointLabelDistribution):
         entropy = -(torch.xlogy(q, q) + torch.xlogy(1 - q, 1 - q)).sum(-1)
         return self.energy(q) + entropy
 
-    def _gibbs(self, n_chains: int, sweeps: int, record: bool, nonempty: bool = False):
-        """``n_chains`` independent chains per row; returns the final states ``[n, B, M]`` and,
+    def _gibbs(self, noise: Noise, sweeps: int, record: bool, nonempty: bool = False):
+        """``noise.n`` independent chains per row, driven by ``noise`` (the initial state by
+        its tag ``init``, sweep ``i`` by ``sweep-i``: one uniform per chain and site); returns the final states ``[n, B, M]`` and,
         if ``record``, Rao-Blackwellised marginals ``[B, M]`` and count marginals ``[B, M, M+1]``
         averaged over the second half of the sweeps: at each site update the conditional
         p(y_j = 1 | y_-j) is credited to (j, 1 + the number of other labels on).
@@ -268,10 +274,12 @@ class IsingLabels(JointLabelDistribution):
         if record and nonempty:
             raise ValueError("Gibbs estimates given y != 0 are not recorded; draw samples instead")
         b, m = self.unary_logits.shape
+        n_chains = noise.n
         with torch.no_grad():
             start = self.mean_field().clamp(0.05, 0.95)
             # Label-major layout [M, n, B]: a site's values are one contiguous block.
-            state = torch.bernoulli(start.T[:, None, :].expand(m, n_chains, b).contiguous())
+            init = noise.uniform("init", m).permute(2, 0, 1)  # [M, n, R]
+            state = (init < start.T[:, None, :]).to(start.dtype).contiguous()
             if nonempty:
                 most_likely = torch.nn.functional.one_hot(start.argmax(-1), m).T[:, None, :].to(state.dtype)
                 state = torch.where(state.sum(0, keepdim=True) == 0, most_likely, state)
@@ -284,6 +292,7 @@ class IsingLabels(JointLabelDistribution):
             row_offset = torch.arange(b, device=state.device) * (m + 1)  # flat index of (row, size 0)
             recorded = 0
             for sweep in range(sweeps):
+                uniforms = noise.uniform(f"sweep-{sweep}", m).permute(2, 0, 1).contiguous()  # [M, n, R]
                 keep = record and sweep >= sweeps // 2
                 total = state.sum(0) if keep else None  # [n, B]
                 for j in range(m):
@@ -292,7 +301,7 @@ class IsingLabels(JointLabelDistribution):
                     else:
                         field = unary[j] + (per_row[j] * state).sum(0)
                     p = torch.sigmoid(field)  # [n, B]
-                    new = (torch.rand_like(p) < p).to(p.dtype)  # faster than torch.bernoulli on CPU
+                    new = (uniforms[j] < p).to(p.dtype)
                     if nonempty:
                         others = on - state[j]
                         new = torch.where(others == 0, torch.ones_like(new), new)
@@ -312,28 +321,23 @@ class IsingLabels(JointLabelDistribution):
 
     def _gibbs_estimates(self):
         if self._gibbs_cache is None:
-            self._gibbs_cache = self._gibbs(self.n_mc_samples, self.gibbs_sweeps, record=True)
+            noise = self.common_noise("mc", self.n_mc_samples)
+            self._gibbs_cache = self._gibbs(noise, self.gibbs_sweeps, record=True)
         return self._gibbs_cache
 
     # ------------------------------------------------------------------ public methods
-    def sample(self, sample_shape=()) -> torch.Tensor:
-        shape = torch.Size(sample_shape)
-        n = max(shape.numel(), 1)
+    def sample_with(self, noise: Noise) -> torch.Tensor:
         with torch.no_grad():
             if self.method == "enumeration":
-                samples = self._enumerated_sample(n)
-            else:
-                samples, _, _ = self._gibbs(n, self.gibbs_sweeps, record=False)
-        return samples.reshape(*shape, *self.batch_shape, *self.event_shape)
+                return self._enumerated_sample(noise)
+            return self._gibbs(noise, self.gibbs_sweeps, record=False)[0]
 
-    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+    def sample_nonempty_with(self, noise: Noise) -> torch.Tensor:
         """Given y != 0: exact by enumeration, else by Gibbs sampling of the conditional
         (approximate as ``sample``; never by rejection, which would repeat whole Gibbs runs)."""
         if self.method == "enumeration":
-            return super().sample_nonempty(sample_shape)
-        shape = torch.Size(sample_shape)
-        samples, _, _ = self._gibbs(max(shape.numel(), 1), self.gibbs_sweeps, record=False, nonempty=True)
-        return samples.reshape(*shape, *self.batch_shape, *self.event_shape)
+            return super().sample_nonempty_with(noise)
+        return self._gibbs(noise, self.gibbs_sweeps, record=False, nonempty=True)[0]
 
     def marginals(self) -> torch.Tensor:
         if self.method == "enumeration":

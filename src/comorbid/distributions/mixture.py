@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily
 
 from comorbid.distributions import poisson_binomial
-from comorbid.distributions.base import METHODS, JointLabelDistribution
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs
+from comorbid.distributions.noise import Noise, categorical
 
 
 class BernoulliMixture(JointLabelDistribution):
@@ -70,6 +71,7 @@ class BernoulliMixture(JointLabelDistribution):
     def tempered(self, temperature: float) -> "BernoulliMixture":
         """Mixing and component logits divided by ``temperature``."""
         tempered = BernoulliMixture(self.mixing_logits / temperature, self.component_logits / temperature)
+        tempered.with_seed(self.seed)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
 
@@ -90,26 +92,31 @@ class BernoulliMixture(JointLabelDistribution):
         per_component = torch.logsumexp(first_on_log_probs(self.component_logits), -1)  # [B, K]
         return torch.logsumexp(torch.log_softmax(self.mixing_logits, -1) + per_component, -1)
 
-    def sample(self, sample_shape=()) -> torch.Tensor:
+    def sample_with(self, noise: Noise) -> torch.Tensor:
+        """A component by inverse CDF, then its labels."""
         with torch.no_grad():
-            return self._mixture.sample(torch.Size(sample_shape))
+            component = categorical(self.mixing_probs, noise.uniform("component", 1))  # [n, B]
+            rows = torch.arange(self.batch_size, device=component.device)
+            logits = self.component_logits[rows, component]  # [n, B, M]
+            return (noise.uniform("labels", self.n_labels) < torch.sigmoid(logits)).to(logits.dtype)
 
-    def sample_nonempty(self, sample_shape=()) -> torch.Tensor:
+    def sample_nonempty_with(self, noise: Noise) -> torch.Tensor:
         """Exact samples given y != 0: a component from its posterior given y != 0
         (pi_k P_k(y != 0), normalised), then that component's first label on, then its later
         labels as usual. Rejection would redraw everything while any draw is empty, about
         1 / P(y != 0) times for the row least likely to have a label."""
-        from comorbid.distributions.base import first_on_log_probs
-
-        shape = torch.Size(sample_shape)
         with torch.no_grad():
             first_on = first_on_log_probs(self.component_logits)  # [B, K, M]
             posterior = torch.log_softmax(self.mixing_logits, -1) + torch.logsumexp(first_on, -1)
-            component = Categorical(logits=posterior).sample(shape)  # [*shape, B]
+            component = categorical(torch.softmax(posterior, -1), noise.uniform("component", 1))  # [n, B]
             rows = torch.arange(self.batch_size, device=component.device)
-            logits = self.component_logits[rows, component]  # [*shape, B, M]
-            first = Categorical(logits=first_on[rows, component]).sample()[..., None]
-            later = (torch.rand_like(logits) < torch.sigmoid(logits)).to(logits.dtype)
+            logits = self.component_logits[rows, component]  # [n, B, M]
+            first_probs = torch.softmax(first_on[rows, component], -1)  # [n, B, M]
+            # inverse CDF per (sample, row): the first label on, given the component
+            cdf = first_probs.double().cumsum(-1)
+            target = noise.uniform("first", 1) * cdf[..., -1:]
+            first = (cdf <= target).sum(-1, keepdim=True).clamp_max(self.n_labels - 1)
+            later = (noise.uniform("labels", self.n_labels) < torch.sigmoid(logits)).to(logits.dtype)
             position = torch.arange(self.n_labels, device=logits.device)
             return torch.where(position < first, 0.0, torch.where(position == first, 1.0, later)).to(logits.dtype)
 

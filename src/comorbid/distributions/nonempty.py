@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from comorbid.distributions.base import JointLabelDistribution
+from comorbid.distributions.noise import Noise
 
 class NonEmpty(JointLabelDistribution):
     """``base`` conditioned on at least one label being on.
@@ -37,6 +38,15 @@ class NonEmpty(JointLabelDistribution):
         #: log P_base(y != 0) = log(1 - p(0)), [B]
         self.log_base_nonempty = base.log_prob_nonempty()
         super().__init__(base.batch_size, base.n_labels, validate_args)
+        self.seed = base.seed
+
+    @property
+    def excludes_empty(self) -> bool:
+        return True
+
+    def with_seed(self, seed: int) -> "NonEmpty":
+        self.base.with_seed(seed)
+        return super().with_seed(seed)
 
     @property
     def exact(self) -> frozenset[str]:
@@ -50,7 +60,7 @@ class NonEmpty(JointLabelDistribution):
         return "mode" in self.exact
 
     def tempered(self, temperature: float) -> "NonEmpty":
-        return NonEmpty(self.base.tempered(temperature))
+        return NonEmpty(self.base.tempered(temperature)).with_seed(self.seed)
 
     def log_prob_nonempty(self) -> torch.Tensor:
         return torch.zeros_like(self.log_base_nonempty)
@@ -61,22 +71,26 @@ class NonEmpty(JointLabelDistribution):
         empty = value.sum(-1) == 0
         return torch.where(empty, torch.full_like(log_prob, -torch.inf), log_prob)
 
-    def sample(self, sample_shape=()) -> torch.Tensor:
-        return self.base.sample_nonempty(sample_shape)
+    def sample_with(self, noise: Noise) -> torch.Tensor:
+        return self.base.sample_nonempty_with(noise)
 
     # Where the base computes a quantity exactly, rescale it (in log space, so that a row whose
     # p(y != 0) underflows still gets finite values); otherwise estimate it from this
-    # distribution's own (rejection) samples: rescaling a Monte Carlo estimate by 1 / (1 - p(0))
+    # distribution's own samples (``sample_nonempty`` of the base, Rao-Blackwellised for chains): rescaling a Monte Carlo estimate by 1 / (1 - p(0))
     # would magnify its error when p(0) is large.
     def marginals(self) -> torch.Tensor:
         if "marginals" in self.base.exact:
             return (self.base.log_marginals() - self.log_base_nonempty[:, None]).exp().clamp_max(1.0)
-        return super().marginals()
+        if self.n_labels <= self.enumerate_max_labels:
+            return self._enumerated_marginals()
+        return self.base._monte_carlo_marginals(nonempty=True)
 
     def count_marginals(self) -> torch.Tensor:
         if "count_marginals" in self.base.exact:
             return (self.base.count_marginals().log() - self.log_base_nonempty[:, None, None]).exp().clamp_max(1.0)
-        return super().count_marginals()
+        if self.n_labels <= self.enumerate_max_labels:
+            return self._enumerated_count_marginals()
+        return self.base._monte_carlo_count_marginals(nonempty=True)
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         return self.base.nonempty_mode(beam_size)

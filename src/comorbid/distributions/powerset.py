@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from comorbid.distributions.base import METHODS, JointLabelDistribution, count_marginals_from_sets
+from comorbid.distributions.noise import Noise, categorical
 
 #: Bits packed per int64 word when looking label sets up.
 _BITS_PER_WORD = 62
@@ -65,7 +66,7 @@ class LabelPowerset(JointLabelDistribution):
 
     def tempered(self, temperature: float) -> "LabelPowerset":
         """The set scores divided by ``temperature``: p(y)^(1/T), renormalised."""
-        return LabelPowerset(self.logits / temperature, self.label_sets)
+        return LabelPowerset(self.logits / temperature, self.label_sets).with_seed(self.seed)
 
     @property
     def exact(self) -> frozenset[str]:
@@ -104,11 +105,9 @@ class LabelPowerset(JointLabelDistribution):
         picked = log_probs.gather(-1, index.clamp_min(0)[..., :1]).squeeze(-1)
         return torch.where(index[..., 0] >= 0, picked, torch.full_like(picked, -torch.inf))
 
-    def sample(self, sample_shape=()) -> torch.Tensor:
-        shape = torch.Size(sample_shape)
+    def sample_with(self, noise: Noise) -> torch.Tensor:
         with torch.no_grad():
-            index = torch.multinomial(self.set_probs, max(shape.numel(), 1), replacement=True)  # [B, n]
-            return self.label_sets[index.T].reshape(*shape, *self.batch_shape, *self.event_shape)
+            return self.label_sets[categorical(self.set_probs, noise.uniform("set", 1))]  # [n, B, M]
 
     def marginals(self) -> torch.Tensor:
         return self.set_probs @ self.label_sets

@@ -70,9 +70,14 @@ class DecoderExample:
 
 
 def expected_utilities(dist: JointLabelDistribution, table: UtilityTable) -> tuple[torch.Tensor, torch.Tensor]:
-    """All sets ``[K, M]`` and the exact expected utility of each, ``[B, K]``."""
+    """All sets ``[K, M]`` and the exact expected utility of each, ``[B, K]``; for a
+    distribution without the empty set (``excludes_empty``) the empty set scores ``-inf``:
+    decoders must return the best non-empty set."""
     sets, probs = enumerate_probs(dist)
-    return sets, probs @ table(sets).double().T
+    expected = probs @ table(sets).double().T
+    if dist.excludes_empty:
+        expected[:, sets.sum(-1) == 0] = -torch.inf
+    return sets, expected
 
 
 def check_maximises_expected_utility(example: DecoderExample, dist: JointLabelDistribution) -> None:
@@ -84,6 +89,8 @@ def check_maximises_expected_utility(example: DecoderExample, dist: JointLabelDi
     chosen = decoder.decode(dist).double()
     assert chosen.shape == (dist.batch_size, dist.n_labels), f"{example.name}: shape {tuple(chosen.shape)}"
     assert ((chosen == 0) | (chosen == 1)).all(), f"{example.name}: predictions must be 0/1"
+    if dist.excludes_empty:
+        assert (chosen.sum(-1) > 0).all(), f"{example.name}: an empty set for {type(dist).__name__}, which excludes it"
     index = (chosen @ (2 ** torch.arange(dist.n_labels, dtype=torch.float64))).long()
     gap = (expected.max(-1).values - expected.gather(1, index[:, None]).squeeze(1)).max().item()
     value_range = (lambda t: (t.max() - t.min()).item())(example.table(sets).double()) or 1.0
@@ -137,12 +144,21 @@ def check_tuned_on_heldout(example: DecoderExample, dist: JointLabelDistribution
     marginals = dist.marginals().double().numpy()
     decoder = example.make(dist.n_labels).fit(marginals, labels)
     torch.manual_seed(seed + 1)
-    pred = decoder.decode(dist).double().numpy()
+    pred = decoded = decoder.decode(dist).double().numpy()
+    if dist.excludes_empty:
+        # Rows the thresholds leave empty get the label of highest marginal (the best
+        # non-empty completion); the thresholds themselves are checked on the raw decisions.
+        assert (pred.sum(1) > 0).all(), f"{example.name}: an empty set for a distribution that excludes it"
+        raw = decoder._decode(dist).double().numpy()
+        completed = raw.sum(1) > 0
+        assert np.array_equal(pred[completed], raw[completed]), f"{example.name}: non-empty rows changed"
+        assert (pred[~completed].argmax(1) == marginals[~completed].argmax(1)).all() and (pred[~completed].sum(1) == 1).all()
+        pred = raw
     got, best = corpus_f1(labels, pred, example.corpus_metric), best_corpus_f1(marginals, labels, example.corpus_metric)
     assert abs(got - best) <= 1e-12, f"{example.name}: held-out {example.corpus_metric} {got} < best {best}"
     reloaded = example.make(dist.n_labels).load_state(json.loads(json.dumps(decoder.state())))
     torch.manual_seed(seed + 1)
-    assert np.array_equal(reloaded.decode(dist).double().numpy(), pred), f"{example.name}: state round trip changed predictions"
+    assert np.array_equal(reloaded.decode(dist).double().numpy(), decoded), f"{example.name}: state round trip changed predictions"
 
 
 def naive_nearest_neighbour_cost(a: torch.Tensor, b: torch.Tensor, matrix: torch.Tensor, empty_cost: float) -> float:

@@ -212,6 +212,8 @@ def check_decoder(
     sets, probs = enumerate_probs(dist)
     table = utility(sets[:, None, :], sets[None, :, :]).double()  # [candidate, truth]
     expected = probs @ table.T  # [B, candidate]
+    if dist.excludes_empty:  # the best non-empty set
+        expected[:, sets.sum(-1) == 0] = -torch.inf
     chosen = decoder.decode(dist).double()
     assert chosen.shape == (dist.batch_size, dist.n_labels)
     powers = 2 ** torch.arange(dist.n_labels, dtype=torch.float64)
