@@ -13,14 +13,14 @@ from typing import Any, Optional
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 from safetensors import SafetensorError
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import get_decoder, parse_decoders
-from comorbid.evaluation import RANKING_METRICS, REPORTED_METRICS, cross_validate, evaluate_predictions, ranking_scores
+from comorbid.evaluation import cross_validate, evaluate_predictions, ranking_scores
 from comorbid.io import check_writable, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
+from comorbid.report.tables import metrics_table, ranking_table
 from comorbid.training import TrainConfig, new_progress
 
 from typer import Abort, Exit
@@ -149,32 +149,6 @@ def _check_outputs(*files: Optional[str]) -> None:
 def _write_json(path: Optional[str], payload: dict) -> None:
     if path:
         write_atomic(path, lambda stream: json.dump(payload, stream, indent=1))
-
-
-def metrics_table(title: str, rows: dict[str, dict[str, float]], std: dict | None = None) -> Table:
-    """A rich table: one row per key (model / decoder), one column per reported metric."""
-    table = Table(title=title)
-    table.add_column("model / decoder")
-    for metric in REPORTED_METRICS:
-        table.add_column(metric, justify="right")
-    for name, values in rows.items():
-        cells = []
-        for metric in REPORTED_METRICS:
-            cell = f"{values[metric]:.3f}"
-            if std is not None:
-                cell += f" ± {std[name][metric]:.3f}"
-            cells.append(cell)
-        table.add_row(name, *cells)
-    return table
-
-
-def ranking_table(title: str, values: dict[str, float], std: dict[str, float] | None = None) -> Table:
-    """A one-row rich table of the ranking metrics of the marginals (decoder-independent)."""
-    table = Table(title=title)
-    for metric in RANKING_METRICS:
-        table.add_column(metric, justify="right")
-    table.add_row(*(f"{values[m]:.3f}" + (f" ± {std[m]:.3f}" if std is not None else "") for m in RANKING_METRICS))
-    return table
 
 
 def _top_codes(marginals: np.ndarray, top: int) -> np.ndarray:

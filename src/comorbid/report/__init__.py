@@ -11,7 +11,8 @@ import numpy as np
 
 from comorbid.io import write_atomic
 from comorbid.report.html import render_report
-from comorbid.report.stats import LabelScores, Reliability, error_pairs, per_label_scores, reliability
+from comorbid.metrics.calibration import Reliability, reliability
+from comorbid.report.stats import LabelScores, error_pairs, per_label_scores
 
 
 def model_report(model, dataset, decode: str = "hamming", bins: int = 10) -> str:
