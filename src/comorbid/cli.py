@@ -16,6 +16,7 @@ from rich.console import Console
 from safetensors import SafetensorError
 
 from comorbid.data.dataset import MultiLabelDataset
+from comorbid.data.labels import align_columns, names_with_unknown
 from comorbid.decoders import get_decoder, parse_decoders
 from comorbid.evaluation import cross_validate, evaluate_predictions, ranking_scores
 from comorbid.io import check_writable, spreadsheet_cell, write_atomic
@@ -402,10 +403,10 @@ def evaluate_command(
     dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
-    unknown = sorted(set(dataset.label_names) - set(trained.label_names))
-    aligned = dataset.with_label_names(trained.label_names + unknown)
+    names, unknown = names_with_unknown(trained.label_names, dataset.label_names)
+    aligned = dataset.with_label_names(names)
     predictions, marginals = trained.predict_with_marginals(aligned, decoders)
-    padded = {d: _pad(p, len(unknown)) for d, p in predictions.items()}
+    padded = {d: align_columns(p, trained.label_names, names) for d, p in predictions.items()}
     scores = evaluate_predictions(aligned.labels, padded)
     known = len(trained.label_names)  # unknown gold codes are never ranked: misses
     ranked = ranking_scores(aligned.labels[:, :known], marginals, aligned.labels[:, known:])
@@ -415,12 +416,6 @@ def evaluate_command(
         console.print(f"note: {len(unknown)} label(s) in the data are unknown to the model: {', '.join(unknown[:10])}")
     _write_json(json_out, {"model_dir": model_dir, "data": data, "metrics": scores, "ranking": ranked,
                            "unknown_labels": unknown})
-
-
-def _pad(predictions, extra: int):
-    import numpy as np
-
-    return np.pad(predictions, ((0, 0), (0, extra))) if extra else predictions
 
 
 @app.command()
