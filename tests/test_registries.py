@@ -104,3 +104,17 @@ def test_every_reader_has_an_example():
 def test_a_missing_example_is_named():
     assert _missing("decoders", {"hamming", "new-one"}, ["hamming"], "X") == (
         "decoders without a conformance example (add one to X): new-one")
+
+
+def test_cli_help_lists_every_registered_name():
+    """The CLI's help strings are generated from the registries, so a new line shows up there."""
+    from comorbid import cli
+
+    for name in HEADS:
+        assert name in cli.ModelOption.help
+    for name in ENCODERS:
+        assert name in cli.EncoderOption.help
+    for name in DECODERS:
+        assert name in cli.DECODE_HELP
+    for suffix in READERS:
+        assert suffix in cli.DataArgument.help

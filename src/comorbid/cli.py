@@ -17,8 +17,11 @@ from safetensors import SafetensorError
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.labels import align_columns, names_with_unknown
-from comorbid.decoders import get_decoder, parse_decoders
+from comorbid.data.readers import SUFFIXES
+from comorbid.decoders import decoders_help, get_decoder, parse_decoders
+from comorbid.encoders import ENCODERS
 from comorbid.evaluation import cross_validate, evaluate_predictions, ranking_scores
+from comorbid.heads import HEADS
 from comorbid.io import check_writable, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
 from comorbid.report.tables import metrics_table, ranking_table
@@ -43,12 +46,11 @@ class InputError(Exception):
 
 
 # ---------------------------------------------------------------------------- shared options
-DataArgument = typer.Argument(..., help="Data file (CMC .xml, .arff[.gz|.bz2], .csv, .jsonl) or a registered name.")
+DataArgument = typer.Argument(..., help=f"Data file ({', '.join(SUFFIXES)}) or a registered name.")
 LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
-ModelOption = typer.Option(
-    "chain", "--model", help="Joint label model: chain, independent, chain-ensemble, mixture, powerset, ising.")
+ModelOption = typer.Option("chain", "--model", help=f"Joint label model: {', '.join(HEADS)}.")
 EncoderOption = typer.Option(
-    "auto", "--encoder", help="auto (clinical for text, mlp for features), clinical, tfidf, mlp, sentence, caml.")
+    "auto", "--encoder", help=f"auto (clinical for text, mlp for features), {', '.join(ENCODERS)}.")
 LossOption = typer.Option(None, "--loss", help="Training loss of the independent model (see comorbid.losses).")
 WeightDecayOption = typer.Option(
     None, "--weight-decay", help="Strength of the weight penalty (default: the encoder's; see TrainConfig).")
@@ -69,8 +71,7 @@ TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the te
 LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
 LabelSeparatorOption = typer.Option(";", "--label-separator", help="CSV/JSONL: what joins label names in a cell.")
 IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
-DECODE_HELP = ("Comma-separated decoders: hamming, subset, instance-f1, jaccard, top-k=K, macro-f1, micro-f1, "
-               "mbr[=COST] with COST icd-tree (default), hamming, subset, instance-f1, jaccard or a CSV cost-matrix file.")
+DECODE_HELP = f"Comma-separated decoders: {decoders_help()}."
 
 
 def _check_decoders_for(decoders: list[str], label_names) -> None:

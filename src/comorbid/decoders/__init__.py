@@ -9,7 +9,7 @@ from comorbid.decoders.base import Decoder
 from comorbid.decoders.costs import FunctionCost, IcdTreeCost, MatrixCost, SetCost, UtilityCost, cost_from_spec, read_cost_csv
 from comorbid.decoders.f_measure import gfm
 from comorbid.decoders.mbr import MBRDecoder, minimum_bayes_risk
-from comorbid.decoders.registry import DECODERS, get_decoder, parse_decoders
+from comorbid.decoders.registry import DECODERS, decoders_help, get_decoder, parse_decoders
 from comorbid.decoders.rules import (
     RULES,
     HammingDecoder,
@@ -45,6 +45,7 @@ __all__ = [
     "UtilityCost",
     "best_f1_threshold",
     "cost_from_spec",
+    "decoders_help",
     "find_rule",
     "get_decoder",
     "gfm",

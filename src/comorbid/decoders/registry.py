@@ -15,8 +15,19 @@ from comorbid.decoders.mbr import MBRDecoder
 from comorbid.decoders.rules import HammingDecoder, InstanceF1Decoder, JaccardDecoder, SubsetDecoder
 from comorbid.decoders.simple import TopKDecoder
 from comorbid.decoders.thresholds import MacroF1Decoder, MicroF1Decoder
+from comorbid.metrics.utility import UTILITIES
 
 DecoderFactory = Callable[[str | None], Decoder]
+
+
+def usage(spec: str) -> Callable[[DecoderFactory], DecoderFactory]:
+    """Marks a factory with how its spec is written (``"top-k=K"``), for help texts."""
+
+    def mark(factory: DecoderFactory) -> DecoderFactory:
+        factory.usage = spec  # type: ignore[attr-defined]
+        return factory
+
+    return mark
 
 
 def no_argument(cls: type[Decoder]) -> DecoderFactory:
@@ -27,14 +38,16 @@ def no_argument(cls: type[Decoder]) -> DecoderFactory:
             raise ValueError(f"The {cls.name} decoder takes no argument, got {argument!r}")
         return cls()
 
-    return factory
+    return usage(cls.name)(factory)
 
 
+@usage("mbr[=COST]")
 def mbr_factory(argument: str | None) -> Decoder:
     """``mbr[=COST]``: minimum Bayes risk under COST (default ``icd-tree``)."""
     return MBRDecoder(argument or "icd-tree")
 
 
+@usage("top-k=K")
 def top_k_factory(argument: str | None) -> Decoder:
     """``top-k=K``: the K labels of highest marginal."""
     if argument is None or not argument.isdigit():
@@ -42,6 +55,7 @@ def top_k_factory(argument: str | None) -> Decoder:
     return TopKDecoder(int(argument))
 
 
+@usage("macro-f1[=FBR]")
 def macro_f1_factory(argument: str | None) -> Decoder:
     """``macro-f1[=FBR]``: per-label thresholds, with the SCutFBR bound ``0 <= FBR < 1``."""
     if argument is None:
@@ -87,3 +101,10 @@ def parse_decoders(specs: str) -> list[str]:
     for name in names:
         get_decoder(name)
     return names
+
+
+def decoders_help() -> str:
+    """The decoder specs, as ``--decode`` help lists them: from :data:`DECODERS`."""
+    specs = ", ".join(getattr(factory, "usage", name) for name, factory in DECODERS.items())
+    costs = ", ".join(UTILITIES)
+    return f"{specs}; mbr's COST: icd-tree (default), {costs} or a CSV cost-matrix file"
