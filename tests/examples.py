@@ -1,11 +1,14 @@
-"""The one list of every distribution and decoder the conformance suites run over.
+"""The one list of every distribution, decoder and reader the conformance suites run over.
 
-Adding a model or decoder = one line here (and it must pass ``test_conformance.py``).
+Adding a model, decoder or reader = one line here (and it must pass ``test_conformance.py``;
+``test_registries.py`` fails naming any registered one that has no line here).
 """
 
 from __future__ import annotations
 
+import bz2
 import functools
+import gzip
 
 import torch
 
@@ -21,6 +24,7 @@ from comorbid.distributions.powerset import LabelPowerset
 from comorbid.metrics.utility import utility
 from comorbid.testing.decoders import DecoderExample, naive_nearest_neighbour_cost
 from comorbid.testing.distributions import DistributionExample
+from comorbid.testing.readers import ReaderExample
 
 
 def _normal(generator, *shape, scale=1.0):
@@ -249,4 +253,33 @@ DECODERS = [
     # fbr=0: the pure per-label maximiser (the SCutFBR fallback is tested in test_decoders.py)
     DecoderExample("macro-f1", lambda m: get_decoder("macro-f1=0"), corpus_metric="macro-f1"),
     DecoderExample("micro-f1", lambda m: get_decoder("micro-f1"), corpus_metric="micro-f1"),
+]
+
+
+_CMC_XML = b"""<?xml version='1.0'?>
+<docs>
+  <doc id="1" type="RADIOLOGY_REPORT">
+    <codes><code origin="CMC_MAJORITY" type="ICD-9-CM">786.2</code></codes>
+    <texts><text origin="X" type="IMPRESSION">Cough.</text></texts>
+  </doc>
+  <doc id="2" type="RADIOLOGY_REPORT">
+    <codes><code origin="CMC_MAJORITY" type="ICD-9-CM">599.0</code></codes>
+    <texts><text origin="X" type="IMPRESSION">Normal kidneys.</text></texts>
+  </doc>
+</docs>
+"""
+_ARFF = b"@relation 'tiny: -C 2'\n@attribute a {0,1}\n@attribute b {0,1}\n@attribute x numeric\n@data\n1,0,0.5\n0,1,-1\n"
+_CSV = b"id,text,labels\nr1,cough and fever,786.2;780.6\nr2,normal,599.0\n"
+_JSONL = b'{"id": "r1", "text": "cough and fever", "labels": "786.2;780.6"}\n{"id": "r2", "text": "normal", "labels": ["599.0"]}\n'
+
+#: Every file ending of ``comorbid.data.readers.READERS``, once: a small valid file.
+READERS = [
+    ReaderExample(".xml", _CMC_XML, ["599.0", "786.2"], 2),
+    ReaderExample(".arff", _ARFF, ["a", "b"], 2),
+    ReaderExample(".arff.gz", gzip.compress(_ARFF, mtime=0), ["a", "b"], 2),
+    ReaderExample(".arff.bz2", bz2.compress(_ARFF), ["a", "b"], 2),
+    ReaderExample(".csv", _CSV, ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".tsv", _CSV.replace(b",", b"\t"), ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".jsonl", _JSONL, ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".json", _JSONL, ["599.0", "780.6", "786.2"], 2),
 ]

@@ -1,7 +1,7 @@
 """Decoders turn a joint label distribution into the label set that maximises an expected metric.
 
 A decoder is built from a spec string (``"hamming"``, ``"top-k=5"``, ``"mbr=icd-tree"``) by
-:func:`get_decoder`. Its life cycle, as :class:`comorbid.model.MultiLabelModel` drives it:
+:func:`comorbid.decoders.registry.get_decoder`. Its life cycle, as :class:`comorbid.model.MultiLabelModel` drives it:
 
 1. ``bind(label_names)``: decoders whose cost depends on what the labels are (an ICD tree
    distance, a cost file) read it here; the others ignore it.
@@ -14,7 +14,7 @@ A decoder is built from a spec string (``"hamming"``, ``"top-k=5"``, ``"mbr=icd-
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ class Decoder:
 
     @property
     def spec(self) -> str:
-        """The string :func:`get_decoder` builds this decoder from."""
+        """The string :func:`comorbid.decoders.get_decoder` builds this decoder from."""
         return self.name
 
     def bind(self, label_names: Sequence[str]) -> "Decoder":
@@ -97,43 +97,3 @@ class Decoder:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
-
-
-#: name -> factory(argument string or None) -> Decoder. One line per decoder.
-DECODERS: dict[str, Callable[[str | None], Decoder]] = {}
-
-
-def register(name: str, factory: Callable[[str | None], Decoder]) -> None:
-    DECODERS[name] = factory
-
-
-def get_decoder(spec: str | Decoder) -> Decoder:
-    """A decoder from its name, with an optional argument after ``=`` (``"top-k=5"``)."""
-    if isinstance(spec, Decoder):
-        return spec
-    name, _, argument = spec.partition("=")
-    name = name.strip()
-    if name not in DECODERS:
-        raise ValueError(f"Unknown decoder {name!r}; expected one of: {', '.join(sorted(DECODERS))}")
-    return DECODERS[name](argument.strip() or None)
-
-
-def parse_decoders(specs: str) -> list[str]:
-    """``"hamming,subset"`` -> ``["hamming", "subset"]``, each checked."""
-    names = [spec.strip() for spec in specs.split(",") if spec.strip()]
-    if not names:
-        raise ValueError("Expected at least one decoder name")
-    for name in names:
-        get_decoder(name)
-    return names
-
-
-def no_argument(cls: type[Decoder]) -> Callable[[str | None], Decoder]:
-    """The factory of a decoder that takes no ``=argument``."""
-
-    def factory(argument: str | None) -> Decoder:
-        if argument is not None:
-            raise ValueError(f"The {cls.name} decoder takes no argument, got {argument!r}")
-        return cls()
-
-    return factory

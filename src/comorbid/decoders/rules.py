@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from comorbid.decoders import top_k_sets
-from comorbid.decoders.base import Decoder, no_argument, register
+from comorbid.decoders.base import Decoder
 from comorbid.decoders.costs import UtilityCost
 from comorbid.decoders.f_measure import gfm
 from comorbid.decoders.mbr import DEFAULT_ENUMERATE_MAX_LABELS, DEFAULT_SAMPLES, minimum_bayes_risk
@@ -184,9 +184,3 @@ class JaccardDecoder(MetricDecoder):
     sets up to ``enumerate_max_labels`` labels (exact), sampling MBR otherwise."""
 
     name = metric = "jaccard"
-
-
-register("hamming", no_argument(HammingDecoder))
-register("subset", no_argument(SubsetDecoder))
-register("instance-f1", no_argument(InstanceF1Decoder))
-register("jaccard", no_argument(JaccardDecoder))
