@@ -13,8 +13,19 @@ first, with random parent weights). Peak RSS includes the build's (a ``marginals
 run reports ``rss_after_build_mb`` too). Label frequencies follow a Zipf law (exponent 1), as
 ICD codes roughly do.
 
-Measured (one shared CPU core, torch 1 thread, ``--features 256``; see the report of issue 13):
-numbers are written beside the command in benchmarks/README.md.
+Measured (one shared CPU core of 2, torch 1 thread, defaults: N = 50,000 notes of ~9.4 codes,
+d = 256, K = 16, B = 256 for the NLL, 64 rows x 2,000 samples for the marginals; RSS is ~250 MB
+after importing torch and drawing the labels)::
+
+    --stage build     --labels 10000   2.9 s, peak  501 MB  (mean 15.6 parents; head 10.4 MB)
+    --stage nll       --labels 10000   0.62 s, peak 519 MB  (forward + backward, B = 256)
+    --stage marginals --labels 10000  91.2 s, peak  762 MB
+    --stage build     --labels 2194    1.2 s, peak  376 MB  (mean 15.9 parents; head 2.3 MB)
+    --stage nll       --labels 2194    0.12 s, peak 377 MB
+    --stage marginals --labels 2194   10.9 s, peak  763 MB  (the 256 MB Monte Carlo chunk)
+
+The dense chain (``--parents dense``) holds 400 MB of weights at M = 10,000 and its marginals
+take ~180 s for 96 samples (benchmarks/chain_mc_scale.py), i.e. about an hour for 2,000.
 """
 
 from __future__ import annotations
