@@ -38,6 +38,32 @@ def _chain_monte_carlo(unary, interactions, beam_size=2):
     return dist
 
 
+def _random_parents(n_labels, n_parents, seed=0):
+    """``[M, K]`` parents of a sparse chain: for position t, up to K distinct earlier positions
+    drawn at random, in random slots, the other slots the padding M."""
+    generator = torch.Generator().manual_seed(seed + 10 * n_labels + n_parents)
+    parents = torch.full((n_labels, n_parents), n_labels)
+    for t in range(n_labels):
+        chosen = torch.randperm(t, generator=generator)[:n_parents]
+        slots = torch.randperm(n_parents, generator=generator)[: len(chosen)]
+        parents[t, slots] = chosen
+    return parents
+
+
+def _sparse_chain(n_parents, monte_carlo=False, order="reversed"):
+    """A sparse chain of at most ``n_parents`` parents per position (random ones, some padding
+    before real ones), optionally forced onto its Monte Carlo and small-beam code paths."""
+    def build(unary, weights):
+        m = unary.shape[1]
+        chain_order = torch.arange(m - 1, -1, -1) if order == "reversed" else None
+        dist = ChainBernoulli(unary, weights, chain_order, parents=_random_parents(m, n_parents),
+                              **({"beam_size": 8, "n_mc_samples": 20000} if monte_carlo else {}))
+        if monte_carlo:
+            dist.enumerate_max_labels = 0
+        return dist
+    return build
+
+
 def _mixture_searched_mode(mixing, components):
     """A mixture forced onto its approximate mode search (candidates + hill climbing)."""
     dist = BernoulliMixture(mixing, components)
@@ -99,6 +125,28 @@ DISTRIBUTIONS = [
         "chain-monte-carlo",
         lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, m, m, scale=2 * s)),
         _chain_monte_carlo,
+        mc_tolerance=0.03,
+    ),
+    DistributionExample(
+        "sparse-chain-1-parent",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, m, 1, scale=2 * s)),
+        _sparse_chain(1),
+    ),
+    DistributionExample(
+        "sparse-chain-2-parents-per-row-weights",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, b, m, 2, scale=2 * s)),
+        _sparse_chain(2, order="index"),
+    ),
+    DistributionExample(
+        "sparse-chain-2-parents-monte-carlo",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, m, 2, scale=2 * s)),
+        _sparse_chain(2, monte_carlo=True),
+        mc_tolerance=0.03,
+    ),
+    DistributionExample(
+        "nonempty-sparse-chain-monte-carlo",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s) - s, _normal(g, m, 2, scale=2 * s)),
+        lambda u, w: NonEmpty(_sparse_chain(2, monte_carlo=True)(u, w)),
         mc_tolerance=0.03,
     ),
     DistributionExample(
