@@ -10,6 +10,9 @@ A decoder is built from a spec string (``"hamming"``, ``"top-k=5"``, ``"mbr=icd-
    saved in the model's ``config.json`` and restored with ``load_state``.
 3. ``decode(dist) -> [B, M]`` (subclasses implement ``_decode``); ``is_exact(dist)`` says whether that result is Bayes-optimal for
    this distribution or an approximation (sampling, Monte Carlo marginals, a narrow beam).
+   Decoders that restrict a row to a shortlist of its labels (many labels, see
+   ``docs/decoders.md``) leave what they left out in ``last_info``
+   (:class:`comorbid.decoders.f_measure.ShortlistInfo`); ``decode_with_info`` returns both.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import numpy as np
 import torch
 
 from comorbid.distributions.base import JointLabelDistribution
+
+#: Candidate labels per row of the decoders that are super-linear in M (``instance-f1``) when
+#: they are not given a ``shortlist``: they shortlist once a distribution has more labels.
+DEFAULT_SHORTLIST = 128
 
 
 class Decoder:
@@ -34,6 +41,9 @@ class Decoder:
     metric: str
     #: True for decoders that must be fitted on held-out predictions before decoding.
     needs_fitting: ClassVar[bool] = False
+    #: What the last ``decode`` left outside its shortlist (a ``ShortlistInfo``), or None when
+    #: it considered every label.
+    last_info: Any = None
 
     @property
     def spec(self) -> str:
@@ -66,6 +76,7 @@ class Decoder:
         For a distribution conditioned on y != 0 (``dist.excludes_empty``: every true set has
         a label) every row is non-empty: a row the decoder leaves empty gets
         :meth:`best_nonempty` instead, the best non-empty set for the decoder's metric."""
+        self.last_info = None
         chosen = self._decode(dist)
         if dist.excludes_empty and dist.n_labels:
             empty = chosen.sum(-1) == 0
@@ -73,6 +84,11 @@ class Decoder:
                 with torch.no_grad():
                     chosen = torch.where(empty[:, None], self.best_nonempty(dist).to(chosen.dtype), chosen)
         return chosen
+
+    def decode_with_info(self, dist: JointLabelDistribution) -> tuple[torch.Tensor, Any]:
+        """:meth:`decode` and :attr:`last_info` (None when every label was considered)."""
+        chosen = self.decode(dist)
+        return chosen, self.last_info
 
     def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -30,6 +30,16 @@ def usage(spec: str) -> Callable[[DecoderFactory], DecoderFactory]:
     return mark
 
 
+def _instance_f1(argument: str | None) -> Decoder:
+    """``instance-f1`` or ``instance-f1=L``: GFM on each row's top-L labels (0: no shortlist)."""
+    if argument is None:
+        return InstanceF1Decoder()
+    if not argument.isdigit():
+        raise ValueError(f"Expected instance-f1 or instance-f1=L with a whole number L (the shortlist; 0: none), "
+                         f"got {argument!r}")
+    return InstanceF1Decoder(shortlist=int(argument))
+
+
 def no_argument(cls: type[Decoder]) -> DecoderFactory:
     """The factory of a decoder that takes no ``=argument``."""
 
@@ -73,7 +83,7 @@ def macro_f1_factory(argument: str | None) -> Decoder:
 DECODERS: dict[str, DecoderFactory] = {
     "hamming": no_argument(HammingDecoder),
     "subset": no_argument(SubsetDecoder),
-    "instance-f1": no_argument(InstanceF1Decoder),
+    "instance-f1": _instance_f1,
     "jaccard": no_argument(JaccardDecoder),
     "top-k": top_k_factory,
     "mbr": mbr_factory,
