@@ -18,6 +18,7 @@ MODULES = [
     "comorbid.metrics.evaluate",
     "comorbid.metrics.utility",
     "comorbid.metrics.calibration",
+    "comorbid.metrics.hierarchical",
 ]
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -10,13 +10,16 @@ Set metrics (:mod:`comorbid.metrics.sets`): ``subset_accuracy``, ``hamming_loss`
 ``jaccard``. Score metrics (:mod:`comorbid.metrics.ranking`): ``ranking_loss``, ``coverage``,
 ``label_ranking_average_precision``, ``precision_at_k``, ``recall_at_k``,
 ``mean_average_precision``. Calibration of marginals (:mod:`comorbid.metrics.calibration`):
-``reliability`` (bins and expected calibration error). All at once:
+``reliability`` (bins and expected calibration error). ICD-tree metrics
+(:mod:`comorbid.metrics.hierarchical`, the labels' codes as third argument): ``tree_cost``,
+``hierarchical_f1``, ``hierarchical_precision``, ``hierarchical_recall``. All at once:
 ``evaluate``. Per-row utilities for decoders: :mod:`comorbid.metrics.utility`.
 See ``docs/metrics.md`` for formulas and conventions.
 """
 
 from comorbid.metrics.calibration import Reliability, reliability
 from comorbid.metrics.evaluate import DEFAULT_KS, evaluate
+from comorbid.metrics.hierarchical import hierarchical_f1, hierarchical_precision, hierarchical_recall, tree_cost
 from comorbid.metrics.ranking import (
     coverage,
     label_ranking_average_precision,
@@ -44,6 +47,9 @@ __all__ = [
     "coverage",
     "evaluate",
     "hamming_loss",
+    "hierarchical_f1",
+    "hierarchical_precision",
+    "hierarchical_recall",
     "instance_f1",
     "jaccard",
     "label_ranking_average_precision",
@@ -58,5 +64,6 @@ __all__ = [
     "recall_at_k",
     "reliability",
     "subset_accuracy",
+    "tree_cost",
     "utility",
 ]
