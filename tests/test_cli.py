@@ -26,6 +26,47 @@ def test_cv_writes_the_documented_json(tiny_csv, tmp_path, capsys):
     assert "chain / subset" in stdout
 
 
+ICD_OF_WORD = {"fever": "780.6", "cough": "786.2", "pneumonia": "486"}
+
+
+def test_cv_reports_the_tree_metrics_for_icd_labels(tmp_path, capsys):
+    from conftest import tiny_text_rows
+
+    from comorbid.evaluation import COST_METRICS, REPORTED_METRICS
+
+    data, out = tmp_path / "icd.csv", tmp_path / "cv.json"
+    with data.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", "text", "labels"])
+        for row_id, text, labels in tiny_text_rows():
+            writer.writerow([row_id, text, ";".join(ICD_OF_WORD[name] for name in labels)])
+    code, stdout, _ = run(capsys, "cv", str(data), "--folds", "2", "--model", "independent", "--decode",
+                          "hamming,mbr", "--json", str(out))
+    assert code == 0
+    result = json.loads(out.read_text())
+    for decoder in ("hamming", "mbr"):
+        assert list(result["metrics"][decoder]) == [*REPORTED_METRICS, *COST_METRICS]
+        assert set(result["std"][decoder]) == {*REPORTED_METRICS, *COST_METRICS}
+        assert all(set(fold) == {*REPORTED_METRICS, *COST_METRICS} for fold in result["per_fold"][decoder])
+    assert "tree_cost" in stdout and "hierarchical_f1" in stdout
+
+
+def test_evaluate_predictions_adds_the_tree_metrics_only_for_icd_codes():
+    import numpy as np
+
+    from comorbid import metrics
+    from comorbid.evaluation import REPORTED_METRICS, evaluate_predictions
+
+    y_true, y_pred = np.array([[1, 0, 0], [0, 1, 1]]), np.array([[0, 1, 0], [0, 1, 0]])
+    codes = ["786.2", "786.07", "486"]
+    scores = evaluate_predictions(y_true, {"d": y_pred}, codes)["d"]
+    assert scores["tree_cost"] == metrics.tree_cost(y_true, y_pred, codes)
+    assert scores["hierarchical_f1"] == metrics.hierarchical_f1(y_true, y_pred, codes)
+    # "fever" parses as an ICD-10-CM code (FEV.ER) but is none: no tree metrics for words
+    for names in (None, ["fever", "cough", "asthma"], ["a", "b", "c"]):
+        assert list(evaluate_predictions(y_true, {"d": y_pred}, names)["d"]) == list(REPORTED_METRICS)
+
+
 def test_train_predict_evaluate_round_trip(tiny_csv, tmp_path, capsys):
     model_dir = tmp_path / "model"
     assert run(capsys, "train", str(tiny_csv), "--model", "independent", "--out", str(model_dir))[0] == 0

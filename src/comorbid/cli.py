@@ -408,7 +408,7 @@ def evaluate_command(
     aligned = dataset.with_label_names(names)
     predictions, marginals = trained.predict_with_marginals(aligned, decoders)
     padded = {d: align_columns(p, trained.label_names, names) for d, p in predictions.items()}
-    scores = evaluate_predictions(aligned.labels, padded)
+    scores = evaluate_predictions(aligned.labels, padded, names)
     known = len(trained.label_names)  # unknown gold codes are never ranked: misses
     ranked = ranking_scores(aligned.labels[:, :known], marginals, aligned.labels[:, known:])
     stdout.print(metrics_table(f"{model_dir} on {data}", scores))

@@ -11,9 +11,11 @@ from rich.progress import Progress
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.splits import kfold_indices
+from comorbid.icd import LabelHierarchy, detect_system, expand_with_ancestors, is_valid
 from comorbid.metrics import evaluate, ranking
-from comorbid.metrics._inputs import format_labels, validate_and_format_scores, validate_labels
+from comorbid.metrics._inputs import format_labels, validate_and_format_pair, validate_and_format_scores, validate_labels
 from comorbid.metrics.calibration import reliability
+from comorbid.metrics.hierarchical import _hierarchical_f1_compute, _tree_cost_compute
 from comorbid.model import MultiLabelModel
 
 #: The metrics every report shows, in this order.
@@ -23,10 +25,41 @@ REPORTED_METRICS = ("subset_accuracy", "hamming_loss", "micro_f1", "macro_f1", "
 RANKING_METRICS = ("precision@5", "precision@8", "precision@15", "recall@8", "recall@15", "map")
 
 
-def evaluate_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """The reported metrics of every decoder's predictions."""
+#: The ICD-tree metrics reported beside :data:`REPORTED_METRICS` when the labels are ICD codes
+#: (:mod:`comorbid.metrics.hierarchical`): tree_cost (lower is better), hierarchical_f1.
+COST_METRICS = ("tree_cost", "hierarchical_f1")
+
+
+def icd_hierarchy(label_names: Sequence[str] | None) -> LabelHierarchy | None:
+    """The ancestor hierarchy of the labels, or ``None`` when they are not ICD codes of one system
+    (or fewer than half are codes of the tables: words such as "fever" parse as ICD-10-CM)."""
+    names = [str(name) for name in label_names or []]
+    try:
+        system = detect_system(names)
+        if 2 * sum(is_valid(name, system) for name in names) < len(names):
+            return None
+        return expand_with_ancestors(names, system)
+    except ValueError:
+        return None
+
+
+def cost_scores(y_true: Any, y_pred: Any, hierarchy: LabelHierarchy | None) -> dict[str, float]:
+    """:data:`COST_METRICS` of one decoder's predictions (none without a hierarchy)."""
+    if hierarchy is None:
+        return {}
+    y_true, y_pred = validate_and_format_pair(y_true, y_pred)
+    return {"tree_cost": _tree_cost_compute(y_true, y_pred, hierarchy),
+            "hierarchical_f1": _hierarchical_f1_compute(y_true, y_pred, hierarchy)}
+
+
+def evaluate_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray],
+                         label_names: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """The reported metrics of every decoder's predictions, and :data:`COST_METRICS` when the
+    ``label_names`` of the columns are ICD codes."""
+    hierarchy = icd_hierarchy(label_names) if label_names is not None else None
     return {
-        decoder: {name: float(value) for name, value in evaluate(y_true, y_pred).items() if name in REPORTED_METRICS}
+        decoder: {**{name: float(value) for name, value in evaluate(y_true, y_pred).items() if name in REPORTED_METRICS},
+                  **cost_scores(y_true, y_pred, hierarchy)}
         for decoder, y_pred in predictions.items()
     }
 
@@ -75,7 +108,8 @@ def cross_validate(
         ``{"folds": k, "seed": .., "metrics": {decoder: {metric: mean}}, "std": {..},
         "per_fold": {decoder: [{metric: value}, ...]}, "train_s": [..], "predict_s": [..],
         "ece": [..], "calibration": [..], "ranking": {"mean": {..}, "std": {..}, "per_fold": [..]}}``:
-        ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
+        the metrics are :data:`REPORTED_METRICS`, then :data:`COST_METRICS` when the labels are
+        ICD codes (:func:`icd_hierarchy`); ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
         (:func:`ranking_scores`: one set per fold, whatever the decoders), ``ece`` the expected
         calibration error of each test fold's marginals (10 bins, ``comorbid.metrics.reliability``), ``calibration``
         each fold model's fitted temperature record (empty dicts when not calibrated).
@@ -94,7 +128,7 @@ def cross_validate(
         start = time.perf_counter()
         predictions = model.predict(test, decoders)
         predict_seconds.append(time.perf_counter() - start)
-        for decoder, scores in evaluate_predictions(test.labels, predictions).items():
+        for decoder, scores in evaluate_predictions(test.labels, predictions, test.label_names).items():
             per_fold[decoder].append(scores)
         marginals = model.marginals(test)
         eces.append(reliability(test.labels, np.clip(marginals, 0.0, 1.0)).ece)
@@ -104,11 +138,12 @@ def cross_validate(
             progress.update(task, advance=1)
     if progress is not None:
         progress.remove_task(task)
+    names = {d: [m for m in (*REPORTED_METRICS, *COST_METRICS) if all(m in f for f in rows)] for d, rows in per_fold.items()}
     return {
         "folds": n_folds,
         "seed": seed,
-        "metrics": {d: {m: float(np.mean([f[m] for f in rows])) for m in REPORTED_METRICS} for d, rows in per_fold.items()},
-        "std": {d: {m: float(np.std([f[m] for f in rows])) for m in REPORTED_METRICS} for d, rows in per_fold.items()},
+        "metrics": {d: {m: float(np.mean([f[m] for f in rows])) for m in names[d]} for d, rows in per_fold.items()},
+        "std": {d: {m: float(np.std([f[m] for f in rows])) for m in names[d]} for d, rows in per_fold.items()},
         "per_fold": per_fold,
         "train_s": train_seconds,
         "predict_s": predict_seconds,

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from comorbid.evaluation import RANKING_METRICS, REPORTED_METRICS
+from comorbid.evaluation import COST_METRICS, RANKING_METRICS, REPORTED_METRICS
 
 
 def metrics_table(title: str, rows: dict[str, dict[str, float]], std: dict | None = None) -> Table:
-    """A rich table: one row per key (model / decoder), one column per reported metric."""
+    """A rich table: one row per key (model / decoder), one column per reported metric, then the
+    :data:`COST_METRICS` that every row has (ICD labels)."""
+    metrics = [*REPORTED_METRICS, *(m for m in COST_METRICS if rows and all(m in v for v in rows.values()))]
     table = Table(title=title)
     table.add_column("model / decoder")
-    for metric in REPORTED_METRICS:
+    for metric in metrics:
         table.add_column(metric, justify="right")
     for name, values in rows.items():
         cells = []
-        for metric in REPORTED_METRICS:
+        for metric in metrics:
             cell = f"{values[metric]:.3f}"
             if std is not None:
                 cell += f" ± {std[name][metric]:.3f}"
