@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import typer
@@ -46,7 +46,7 @@ class InputError(Exception):
 
 
 # ---------------------------------------------------------------------------- shared options
-DataArgument = typer.Argument(..., help=f"Data file ({', '.join(SUFFIXES)}) or a registered name.")
+DataArgument = typer.Argument(..., help=f"Data file ({', '.join(SUFFIXES)}), a registered name, or - (standard input).")
 LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
 ModelOption = typer.Option("chain", "--model", help=f"Joint label model: {', '.join(HEADS)}.")
 EncoderOption = typer.Option(
@@ -82,11 +82,18 @@ def _check_decoders_for(decoders: list[str], label_names) -> None:
 
 
 def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str],
-          separator: str = ";"):
+          separator: str = ";", require_labels: bool = True, data_format: Optional[str] = None):
+    """The data set at ``path``; ``-`` reads standard input (``data_format``, or sniffed)."""
     from comorbid.data import load_dataset
+    from comorbid.data.readers import load_stream
 
-    return load_dataset(path, labels_xml=labels_xml, text_column=text_column, labels_column=labels_column,
-                        id_column=id_column, separator=separator)
+    options = dict(labels_xml=labels_xml, text_column=text_column, labels_column=labels_column, id_column=id_column,
+                   separator=separator, require_labels=require_labels)
+    if path == "-":
+        return load_stream(sys.stdin.buffer, data_format, **options)
+    if data_format is not None:
+        raise InputError("--format applies to standard input (DATA '-') only; files are read by their ending")
+    return load_dataset(path, **options)
 
 
 def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[str, Any]:
@@ -169,22 +176,31 @@ def _top_codes(marginals: np.ndarray, top: int) -> np.ndarray:
     return np.take_along_axis(chosen, np.lexsort((chosen, -values), axis=1), axis=1)
 
 
-def _write_scores(path: str, ids, label_names: list[str], marginals: np.ndarray, top: int) -> None:
-    """JSON lines ``{"id": .., "scores": {code: probability}}``: each row's ``top`` codes by
-    marginal probability, highest first, rounded to 6 decimals; rows in input order."""
-    names = np.asarray(label_names, dtype=object)
+def _score_lines(ids, names: np.ndarray, marginals: np.ndarray, top: int) -> Iterator[str]:
+    """JSON lines ``{"id": .., "scores": {code: probability}}`` of one batch: each row's ``top``
+    codes by marginal probability, highest first, rounded to 6 decimals; rows in input order."""
     block = max(1, (1 << 22) // max(1, marginals.shape[1]))
+    for start in range(0, len(marginals), block):
+        # float64 before rounding: a rounded float32 prints as 0.9997389912605286
+        part = np.clip(marginals[start : start + block].astype(np.float64), 0.0, 1.0)
+        best = _top_codes(part, top)
+        probabilities = np.round(np.take_along_axis(part, best, axis=1), 6).tolist()
+        for row_id, codes, values in zip(ids[start : start + block], names[best].tolist(), probabilities):
+            yield json.dumps({"id": row_id, "scores": dict(zip(codes, values))}) + "\n"
 
-    def write(stream):
-        for start in range(0, len(marginals), block):
-            # float64 before rounding: a rounded float32 prints as 0.9997389912605286
-            part = np.clip(marginals[start : start + block].astype(np.float64), 0.0, 1.0)
-            best = _top_codes(part, top)
-            probabilities = np.round(np.take_along_axis(part, best, axis=1), 6).tolist()
-            for row_id, codes, values in zip(ids[start : start + block], names[best].tolist(), probabilities):
-                stream.write(json.dumps({"id": row_id, "scores": dict(zip(codes, values))}) + "\n")
 
-    write_atomic(path, write)
+def _predicted_batches(trained: MultiLabelModel, dataset: MultiLabelDataset, spec: str, seed: Optional[int],
+                       with_marginals: bool, batch_size: int = 256):
+    """``(ids, label sets [B, M] int8, marginals [B, M] or None)`` for consecutive batches of
+    rows, in input order, as the model produces them (the same answers as ``model.predict``:
+    a row's answer does not depend on its batch)."""
+    decoder = trained.decoder(spec)
+    start = 0
+    for dist in trained.distributions(dataset, batch_size, seed):
+        sets = decoder.decode(dist).cpu().numpy().astype(np.int8)
+        marginals = dist.marginals().cpu().numpy() if with_marginals else None
+        yield dataset.ids[start : start + len(sets)], sets, marginals
+        start += len(sets)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -287,12 +303,12 @@ def _load_model(model_dir: str) -> MultiLabelModel:
     return MultiLabelModel.load(model_dir)
 
 
-def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options):
+def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options, **load_options):
     """The one decoder of ``--decode``, the saved model and the data of ``predict``/``report``."""
     decoders = parse_decoders(decode)
     if len(decoders) != 1:
         raise InputError(f"--decode takes one decoder for {command}, got {len(decoders)}")
-    return decoders, _load_model(model_dir), _load(data, *data_options)
+    return decoders, _load_model(model_dir), _load(data, *data_options, **load_options)
 
 
 @app.command()
@@ -311,15 +327,18 @@ def predict(
         None, "--scores", help="Also write SCORES.jsonl: per row, {\"id\": .., \"scores\": {code: probability}}, "
         "the --scores-top codes by marginal probability, highest first."),
     scores_top: int = typer.Option(50, "--scores-top", help="--scores: codes per row (all if fewer)."),
+    data_format: Optional[str] = typer.Option(
+        None, "--format", help="DATA '-' (standard input): csv, tsv, jsonl or xml (default: sniffed from the "
+        "first non-blank character: '<' xml, '{' or '[' jsonl, else csv)."),
     labels: Optional[str] = LabelsOption,
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
     label_separator: str = LabelSeparatorOption,
 ):
-    """Write the predicted label set of every row of DATA, in input order.
+    """Write the predicted label set of every row of DATA, in input order, as they are predicted.
 
-    Cells that a spreadsheet would read as a formula (text starting with =, +, -, @, tab or
+    DATA needs no labels column (new notes); '-' reads standard input. Cells that a spreadsheet would read as a formula (text starting with =, +, -, @, tab or
     carriage return) are written with a leading single quote.
     """
     _check_outputs(out, explain, scores)
@@ -328,26 +347,35 @@ def predict(
     if scores_top < 1:
         raise InputError(f"--scores-top must be >= 1, got {scores_top}")
     decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column, label_separator)
+                                                             labels_column, id_column, label_separator,
+                                                             require_labels=False, data_format=data_format)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
-    if scores:  # one distribution per batch serves the decoder and the scores
-        predictions, marginals = trained.predict_with_marginals(dataset, decoders, seed=seed)
-        predictions = predictions[decoders[0]]
-    else:
-        predictions = trained.predict(dataset, decoders, seed=seed)[decoders[0]]
+    names = np.asarray(trained.label_names, dtype=object)
+    # one distribution per batch serves the decoder and the scores; rows are written as they
+    # come, into the temporary files that write_atomic renames at the end
+    batches = _predicted_batches(trained, dataset, decoders[0], seed, with_marginals=bool(scores))
 
-    def write(stream):
-        writer = csv.writer(stream)
+    def write(prediction_stream, score_stream=None):
+        writer = csv.writer(prediction_stream, lineterminator="\n")
         writer.writerow(["id", "labels"])
-        for row_id, row in zip(dataset.ids, predictions):
-            labels = ";".join(name for name, on in zip(trained.label_names, row) if on)
-            writer.writerow([spreadsheet_cell(str(row_id)), spreadsheet_cell(labels)])
+        with new_progress(transient=True) as progress:
+            task = progress.add_task("predicting", total=len(dataset), status="")
+            for ids, sets, marginals in batches:
+                for row_id, row in zip(ids, sets):
+                    labels = ";".join(names[row.astype(bool)].tolist())
+                    writer.writerow([spreadsheet_cell(str(row_id)), spreadsheet_cell(labels)])
+                if score_stream is not None:
+                    score_stream.writelines(_score_lines(ids, names, marginals, scores_top))
+                progress.advance(task, len(ids))
 
-    write_atomic(out, write)
+    if scores:
+        write_atomic(out, lambda prediction_stream: write_atomic(
+            scores, lambda score_stream: write(prediction_stream, score_stream)))
+    else:
+        write_atomic(out, write)
     console.print(f"wrote {len(dataset)} predictions to {out}")
     if scores:
-        _write_scores(scores, dataset.ids, trained.label_names, marginals, scores_top)
         console.print(f"wrote the top {min(scores_top, len(trained.label_names))} codes of {len(dataset)} rows to {scores}")
     if explain:
         from comorbid.explain import explain as explain_notes

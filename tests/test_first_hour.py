@@ -1,0 +1,126 @@
+"""A coder's first hour (issue 14): predicting uncoded notes, standard input, compressed files,
+streamed outputs, the CLI's options, and a warning when a model is scored on its training rows."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+
+import numpy as np
+import pytest
+
+from comorbid import cli
+from comorbid.cli import main
+from comorbid.model import MultiLabelModel
+from conftest import tiny_text_rows
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """An independent model on the tiny notes (trained once for the module)."""
+    folder = tmp_path_factory.mktemp("first-hour")
+    notes = folder / "train.csv"
+    with notes.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", "text", "labels"])
+        for row_id, text, labels in tiny_text_rows():
+            writer.writerow([row_id, text, ";".join(labels)])
+    assert main(["train", str(notes), "--model", "independent", "--decode", "none", "--out", str(folder / "m")]) == 0
+    return folder / "m"
+
+
+NEW_NOTES = [("n1", "patient has fever and high temperature"), ("n2", "persistent cough for three days"),
+             ("n3", "normal chest radiograph"), ("n4", "right lower lobe pneumonia consolidation fever")]
+
+
+def uncoded_csv() -> bytes:
+    return ("id,text\n" + "".join(f"{i},{t}\n" for i, t in NEW_NOTES)).encode()
+
+
+def uncoded_jsonl() -> bytes:
+    return "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in NEW_NOTES).encode()
+
+
+def expected_rows(model_dir) -> list[list[str]]:
+    model = MultiLabelModel.load(model_dir)
+    sets = model.predict([t for _, t in NEW_NOTES], ["hamming"])["hamming"]
+    return [["id", "labels"]] + [[i, ";".join(n for n, on in zip(model.label_names, row) if on)]
+                                 for (i, _), row in zip(NEW_NOTES, sets)]
+
+
+def read_rows(path) -> list[list[str]]:
+    with open(path, newline="") as stream:
+        return list(csv.reader(stream))
+
+
+# ---------------------------------------------------------------- 1. predicting new notes
+@pytest.mark.parametrize("name,content", [("new.csv", uncoded_csv()), ("new.jsonl", uncoded_jsonl()),
+                                          ("new.csv.gz", gzip.compress(uncoded_csv())),
+                                          ("new.jsonl.gz", gzip.compress(uncoded_jsonl()))])
+def test_predict_reads_notes_without_a_labels_column(model_dir, tmp_path, capsys, name, content):
+    notes = tmp_path / name
+    notes.write_bytes(content)
+    out = tmp_path / "pred.csv"
+    code, _, err = run(capsys, "predict", model_dir, notes, "--out", out)
+    assert code == 0, err
+    assert read_rows(out) == expected_rows(model_dir)
+    assert b"\r\n" not in out.read_bytes()  # \n line endings
+
+
+def test_train_still_needs_labels(tmp_path, capsys):
+    notes = tmp_path / "new.csv"
+    notes.write_bytes(uncoded_csv())
+    code, _, err = run(capsys, "train", notes, "--out", tmp_path / "m")
+    assert code == 2 and "labels" in err
+
+
+@pytest.mark.parametrize("content,fmt", [(uncoded_csv(), None), (uncoded_jsonl(), None), (uncoded_csv(), "csv"),
+                                         (b"\n  " + uncoded_jsonl(), "jsonl")])
+def test_predict_reads_standard_input(model_dir, tmp_path, capsys, monkeypatch, content, fmt):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(content)))
+    out = tmp_path / "pred.csv"
+    code, _, err = run(capsys, "predict", model_dir, "-", "--out", out, *(["--format", fmt] if fmt else []))
+    assert code == 0, err
+    assert read_rows(out) == expected_rows(model_dir)
+
+
+def test_standard_input_of_the_wrong_format_is_one_line(model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(uncoded_csv())))
+    code, _, err = run(capsys, "predict", model_dir, "-", "--out", tmp_path / "p.csv", "--format", "jsonl")
+    assert code == 2 and "standard input" in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_streams_batches_and_keeps_the_old_file_on_failure(model_dir, tmp_path, capsys, monkeypatch):
+    """Rows are written per batch into the temporary file; a failure mid-way leaves the old output."""
+    notes = tmp_path / "new.csv"
+    notes.write_bytes(uncoded_csv())
+    out, scores = tmp_path / "pred.csv", tmp_path / "scores.jsonl"
+    out.write_text("old\n")
+    real = cli._predicted_batches
+    seen = []
+
+    def batches(*args, **kwargs):
+        for batch in real(*args, **{**kwargs, "batch_size": 1}):
+            seen.append(batch[0])
+            yield batch
+            if len(seen) == 2:
+                raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cli, "_predicted_batches", batches)
+    code, _, err = run(capsys, "predict", model_dir, notes, "--out", out, "--scores", scores)
+    assert code == 2 and "disk on fire" in err
+    assert out.read_text() == "old\n" and not scores.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    monkeypatch.setattr(cli, "_predicted_batches", lambda *a, **k: real(*a, **{**k, "batch_size": 3}))
+    assert run(capsys, "predict", model_dir, notes, "--out", out, "--scores", scores)[0] == 0
+    assert read_rows(out) == expected_rows(model_dir)
+    assert [json.loads(line)["id"] for line in scores.read_text().splitlines()] == [i for i, _ in NEW_NOTES]
