@@ -124,3 +124,60 @@ def test_predict_streams_batches_and_keeps_the_old_file_on_failure(model_dir, tm
     assert run(capsys, "predict", model_dir, notes, "--out", out, "--scores", scores)[0] == 0
     assert read_rows(out) == expected_rows(model_dir)
     assert [json.loads(line)["id"] for line in scores.read_text().splitlines()] == [i for i, _ in NEW_NOTES]
+
+
+# ---------------------------------------------------------------- 3. the CLI's options
+def test_version(capsys):
+    import importlib.metadata
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"comorbid {importlib.metadata.version('comorbid')}"
+
+
+def test_help_has_panels_typed_choices_and_no_bool_metavars(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0
+    for panel in ("Data", "Model", "Training", "Decoding", "Output"):
+        assert f"─ {panel} ─" in out, panel
+    calibrate = next(line for line in out.splitlines() if "--calibrate" in line)
+    assert "--no-calibrate" in calibrate and "<bool>" not in calibrate and "<str>" not in calibrate
+    assert "<auto|yes|no>" in out and "<l2|l1>" in out
+    assert not [line for line in out.splitlines() if "<str>" in line and "--" in line]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--calibrate", "yes"], "a flag takes no value"),
+    (["--model", "bogus"], "'bogus' is not one of"),
+    (["--encoder", "bert"], "'bert' is not one of 'auto'"),
+    (["--epochs", "0"], "--epochs must be > 0"),
+])
+def test_bad_flags_are_one_line(tiny_csv, tmp_path, capsys, argv, message):
+    code, _, err = run(capsys, "train", tiny_csv, "--out", tmp_path / "m", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_config_file_sets_options_and_flags_win(tiny_csv, tmp_path, capsys):
+    config = tmp_path / "coder.toml"
+    config.write_text('model = "independent"\nencoder = "tfidf"\nepochs = 7\nlearning_rate = 0.005\n'
+                      'batch-size = 16\nweight_decay = 0.001\ndecode = "none"\ncalibrate = false\n'
+                      'encoder_option = ["min_df=1"]\n')
+    out = tmp_path / "m"
+    code, _, err = run(capsys, "train", tiny_csv, "--out", out, "--config", config, "--weight-decay", "0.01")
+    assert code == 0, err
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"] == "independent" and saved["encoder"]["name"] == "tfidf"
+    assert saved["encoder"]["options"]["min_df"] == 1
+    train = saved["train"]
+    assert (train["epochs"], train["learning_rate"], train["batch_size"]) == (7, 0.005, 16)
+    assert train["weight_decay"] == 0.01  # the flag wins over the file
+    assert "decoders" not in saved or saved["decoders"] == {}
+
+
+@pytest.mark.parametrize("content,message", [("colour = 'blue'\n", "unknown key 'colour'"),
+                                             ("model = \n", "not a valid TOML file")])
+def test_config_file_errors_name_the_file_and_key(tiny_csv, tmp_path, capsys, content, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    code, _, err = run(capsys, "cv", tiny_csv, "--config", config)
+    assert code == 2 and str(config) in err and message in err, err
