@@ -181,3 +181,64 @@ def test_config_file_errors_name_the_file_and_key(tiny_csv, tmp_path, capsys, co
     config.write_text(content)
     code, _, err = run(capsys, "cv", tiny_csv, "--config", config)
     assert code == 2 and str(config) in err and message in err, err
+
+
+# ---------------------------------------------------------------- 4. scored on its training rows
+def test_fingerprint_flags_training_rows_only():
+    from comorbid.fingerprint import fingerprint, seen_rows
+
+    saved = fingerprint(["a note\r\nwith  fever", "another"])
+    assert saved["rows"] == 2 and len(saved["hashes"]) == 24  # 2 x 8 bytes, base64
+    np.testing.assert_array_equal(seen_rows(saved, ["a note\nwith fever", "new", "another"]), [True, False, True])
+    dense = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_array_equal(seen_rows(fingerprint(dense[:2]), dense), [True, True, False, False])
+    import scipy.sparse as sp
+
+    np.testing.assert_array_equal(seen_rows(fingerprint(sp.csr_matrix(dense[2:])), sp.csr_matrix(dense)),
+                                  [False, False, True, True])
+
+
+def test_fingerprint_size_at_50000_rows():
+    from comorbid.fingerprint import fingerprint
+
+    saved = fingerprint([f"note {i}" for i in range(50_000)])
+    assert len(json.dumps(saved)) < 550_000  # about 10.7 characters a row
+
+
+def test_report_and_evaluate_warn_on_training_rows(model_dir, tmp_path, capsys):
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["training_fingerprint"]["rows"] == 60
+    training = tmp_path / "train.csv"
+    rows = tiny_text_rows()
+    with training.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["id", "text", "labels"])
+        for row_id, text, labels in rows[:30]:  # half training rows ...
+            writer.writerow([row_id, text, ";".join(labels)])
+        for row_id, text, labels in tiny_text_rows(30, seed=7):  # ... half new texts
+            writer.writerow([row_id + "x", text + " unseen", ";".join(labels)])
+    html = tmp_path / "report.html"
+    code, _, err = run(capsys, "report", model_dir, training, "--out", html)
+    assert code == 0 and "WARNING" in err and "30 of 60 rows (50%)" in " ".join(err.split())
+    assert 'class="warning">WARNING: 30 of 60 rows (50%)' in html.read_text()
+    code, _, err = run(capsys, "evaluate", model_dir, training)
+    assert code == 0 and "30 of 60 rows (50%)" in " ".join(err.split())
+
+
+def test_no_warning_on_new_rows(model_dir, tmp_path, capsys):
+    new = tmp_path / "new.csv"
+    new.write_text("id,text,labels\na,cough cough fever,fever\nb,nothing at all,\n")
+    code, _, err = run(capsys, "evaluate", model_dir, new)
+    assert code == 0 and "WARNING" not in err
+
+
+def test_report_shows_a_dash_for_codes_with_no_support_and_no_prediction():
+    from comorbid.report.html import UNDEFINED, render_report
+
+    y_true = np.array([[1, 0, 0], [0, 0, 1]])
+    y_pred = np.array([[1, 0, 0], [0, 0, 0]])
+    html = render_report("t", y_true, y_pred, y_true * 0.9, ["a", "b", "c"], {}, {"micro_f1": 0.5})
+    row_b = next(line for line in html.splitlines() if "<td class=\"text\">b</td>" in line)
+    assert row_b.count(f"<td>{UNDEFINED}</td>") == 3 and "0.000" not in row_b
+    row_c = next(line for line in html.splitlines() if "<td class=\"text\">c</td>" in line)
+    assert "<td>0.000</td>" in row_c  # missed: defined, and 0

@@ -28,6 +28,7 @@ from comorbid.data.readers import STREAM_FORMATS, SUFFIXES
 from comorbid.decoders import decoders_help, get_decoder, parse_decoders
 from comorbid.encoders import ENCODERS
 from comorbid.evaluation import cross_validate, evaluate_predictions, ranking_scores
+from comorbid.fingerprint import fingerprint, training_overlap_warning
 from comorbid.heads import HEADS
 from comorbid.io import check_writable, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
@@ -404,6 +405,7 @@ def train(
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         trained = make_model().fit(dataset, progress=progress, decoders=decoders)
+    trained.training_fingerprint = fingerprint(dataset.inputs)  # report/evaluate warn on these rows
     trained.save(out)
     if trained.calibration:
         c = trained.calibration
@@ -414,6 +416,13 @@ def train(
 
 def _load_model(model_dir: str) -> MultiLabelModel:
     return MultiLabelModel.load(model_dir)
+
+
+def _warn_if_training_rows(trained: MultiLabelModel, dataset: MultiLabelDataset, data: str) -> None:
+    """Say loudly, on stderr, when the rows being scored include the model's training rows."""
+    warning = training_overlap_warning(trained.training_fingerprint, dataset.inputs, data)
+    if warning:
+        console.print(f"[bold red]WARNING:[/] {warning}", highlight=False, markup=True)
 
 
 def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options, **load_options):
@@ -531,6 +540,7 @@ def report(
                                                              labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
+    _warn_if_training_rows(trained, dataset, data)  # the report carries the same warning as a banner
     write_atomic(out, model_report(trained, dataset, decoders[0], bins=bins))
     console.print(f"wrote the report to {out}")
 
@@ -556,6 +566,7 @@ def evaluate_command(
     dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
+    _warn_if_training_rows(trained, dataset, data)
     names, unknown = names_with_unknown(trained.label_names, dataset.label_names)
     aligned = dataset.with_label_names(names)
     predictions, marginals = trained.predict_with_marginals(aligned, decoders)
