@@ -327,7 +327,10 @@ READERS = [
     ReaderExample(".arff.gz", gzip.compress(_ARFF, mtime=0), ["a", "b"], 2),
     ReaderExample(".arff.bz2", bz2.compress(_ARFF), ["a", "b"], 2),
     ReaderExample(".csv", _CSV, ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".csv.gz", gzip.compress(_CSV, mtime=0), ["599.0", "780.6", "786.2"], 2),
     ReaderExample(".tsv", _CSV.replace(b",", b"\t"), ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".tsv.gz", gzip.compress(_CSV.replace(b",", b"\t"), mtime=0), ["599.0", "780.6", "786.2"], 2),
     ReaderExample(".jsonl", _JSONL, ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".jsonl.gz", gzip.compress(_JSONL, mtime=0), ["599.0", "780.6", "786.2"], 2),
     ReaderExample(".json", _JSONL, ["599.0", "780.6", "786.2"], 2),
 ]

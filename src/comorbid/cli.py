@@ -6,9 +6,16 @@ Bad arguments or bad input end with exit code 2 and one line on stderr saying wh
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import json
+import re
 import sys
-from typing import Any, Optional
+from typing import Any, Iterator, Literal, Optional
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 import numpy as np
 import typer
@@ -17,15 +24,16 @@ from safetensors import SafetensorError
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.labels import align_columns, names_with_unknown
-from comorbid.data.readers import SUFFIXES
+from comorbid.data.readers import STREAM_FORMATS, SUFFIXES
 from comorbid.decoders import decoders_help, get_decoder, parse_decoders
 from comorbid.encoders import ENCODERS
 from comorbid.evaluation import cross_validate, evaluate_predictions, ranking_scores
+from comorbid.fingerprint import fingerprint, training_overlap_warning
 from comorbid.heads import HEADS
 from comorbid.io import check_writable, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
 from comorbid.report.tables import metrics_table, ranking_table
-from comorbid.training import TrainConfig, new_progress
+from comorbid.training import BALANCES, PENALTIES, TrainConfig, new_progress
 
 from typer import Abort, Exit
 
@@ -46,32 +54,120 @@ class InputError(Exception):
 
 
 # ---------------------------------------------------------------------------- shared options
-DataArgument = typer.Argument(..., help=f"Data file ({', '.join(SUFFIXES)}) or a registered name.")
-LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
-ModelOption = typer.Option("chain", "--model", help=f"Joint label model: {', '.join(HEADS)}.")
+# Help panels: every option of a command sits in one of these (typer's rich_help_panel).
+DATA, MODEL, TRAINING, DECODING, OUTPUT = "Data", "Model", "Training", "Decoding", "Output"
+# Choices shown and checked by the parser (typer reads Literal types as click choices); the
+# registries are read once, at import.
+HeadName = Literal[tuple(HEADS)]
+EncoderName = Literal[("auto", *ENCODERS)]
+PenaltyName = Literal[PENALTIES]
+BalanceName = Literal[BALANCES]
+NonemptyChoice = Literal["auto", "yes", "no"]
+ExplainMethod = Literal["occlusion", "attention"]
+StreamFormat = Literal[tuple(STREAM_FORMATS)]
+
+DataArgument = typer.Argument(
+    ..., metavar="DATA",
+    help=f"Data file ({', '.join(SUFFIXES)}), a registered name, or - (standard input).")
+ModelDirArgument = typer.Argument(..., metavar="MODEL_DIR", help="A directory written by `comorbid train`.")
+LabelsOption = typer.Option(None, "--labels", metavar="FILE", rich_help_panel=DATA,
+                            help="Mulan label XML for an ARFF file.")
+ModelOption = typer.Option("chain", "--model", metavar="NAME", rich_help_panel=MODEL, help=f"Joint label model: {', '.join(HEADS)}.")
 EncoderOption = typer.Option(
-    "auto", "--encoder", help=f"auto (clinical for text, mlp for features), {', '.join(ENCODERS)}.")
-LossOption = typer.Option(None, "--loss", help="Training loss of the independent model (see comorbid.losses).")
+    "auto", "--encoder", metavar="NAME", rich_help_panel=MODEL,
+    help=f"auto (clinical for text, mlp for features), {', '.join(ENCODERS)}.")
+LossOption = typer.Option(None, "--loss", metavar="NAME", rich_help_panel=MODEL,
+                          help="Training loss of the independent model (see comorbid.losses).")
 WeightDecayOption = typer.Option(
-    None, "--weight-decay", help="Strength of the weight penalty (default: the encoder's; see TrainConfig).")
-PenaltyOption = typer.Option(None, "--penalty", help="l1 or l2 (default: the encoder's: l1 for clinical, l2 otherwise).")
+    None, "--weight-decay", metavar="FLOAT", rich_help_panel=TRAINING,
+    help="Strength of the weight penalty (default: the encoder's; see TrainConfig).")
+PenaltyOption = typer.Option(None, "--penalty", rich_help_panel=TRAINING,
+                             help="l1 or l2 (default: the encoder's: l1 for clinical, l2 otherwise).")
+EpochsOption = typer.Option(None, "--epochs", metavar="N", rich_help_panel=TRAINING,
+                            help="Adam: passes over the training rows at most (default: the encoder's).")
+LearningRateOption = typer.Option(None, "--learning-rate", metavar="FLOAT", rich_help_panel=TRAINING,
+                                  help="Adam: step size (default: the encoder's).")
+BatchSizeOption = typer.Option(None, "--batch-size", metavar="N", rich_help_panel=TRAINING,
+                               help="Adam: rows per step (default: the encoder's).")
 EncoderOptionOption = typer.Option(
-    None, "--encoder-option", help="KEY=VALUE option of the encoder, repeatable (min_df=1, char_ngram_range=null).")
+    None, "--encoder-option", metavar="KEY=VALUE", rich_help_panel=MODEL,
+    help="Option of the encoder, repeatable (min_df=1, char_ngram_range=null).")
 HeadOptionOption = typer.Option(
-    None, "--head-option", help="KEY=VALUE option of the model, repeatable (order=rare-first, n_components=8).")
+    None, "--head-option", metavar="KEY=VALUE", rich_help_panel=MODEL,
+    help="Option of the model, repeatable (order=rare-first, n_components=8).")
 BalanceOption = typer.Option(
-    None, "--balance", help="Weight training rows against label imbalance: none (default), sqrt, inverse.")
+    None, "--balance", rich_help_panel=TRAINING,
+    help="Weight training rows against label imbalance: none (default), sqrt, inverse.")
 CalibrateOption = typer.Option(
-    False, "--calibrate", help="Fit a temperature on out-of-fold predictions (3 extra trainings).")
-EnsembleOption = typer.Option(1, "--ensemble", help="Bag this many models on bootstrap samples (1: one model).")
+    False, "--calibrate/--no-calibrate", metavar="", rich_help_panel=TRAINING,
+    help="Fit a temperature on out-of-fold predictions (3 extra trainings).")
+EnsembleOption = typer.Option(1, "--ensemble", metavar="K", rich_help_panel=MODEL,
+                              help="Bag this many models on bootstrap samples (1: one model).")
 NonemptyOption = typer.Option(
-    "auto", "--nonempty", help="Condition on at least one label: auto (when every training row has one), yes, no.")
-SeedOption = typer.Option(0, "--seed", help="Seed for folds, splits and initialisation.")
-TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the text column.")
-LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
-LabelSeparatorOption = typer.Option(";", "--label-separator", help="CSV/JSONL: what joins label names in a cell.")
-IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
+    "auto", "--nonempty", rich_help_panel=MODEL,
+    help="Condition on at least one label: auto (when every training row has one), yes, no.")
+SeedOption = typer.Option(0, "--seed", metavar="N", rich_help_panel=TRAINING,
+                          help="Seed for folds, splits and initialisation.")
+TextColumnOption = typer.Option("text", "--text-column", metavar="NAME", rich_help_panel=DATA,
+                                help="CSV/JSONL: the text column.")
+LabelsColumnOption = typer.Option("labels", "--labels-column", metavar="NAME", rich_help_panel=DATA,
+                                  help="CSV/JSONL: the ';'-separated labels column.")
+LabelSeparatorOption = typer.Option(";", "--label-separator", metavar="TEXT", rich_help_panel=DATA,
+                                    help="CSV/JSONL: what joins label names in a cell.")
+IdColumnOption = typer.Option(None, "--id-column", metavar="NAME", rich_help_panel=DATA,
+                              help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
+
+
+def _read_config(ctx: typer.Context, path: Optional[str]) -> Optional[str]:
+    """``--config FILE.toml``: its keys become the defaults of the command's options (click's
+    ``default_map``), so a flag given on the command line wins over the file.
+
+    Keys are the option names with ``_`` or ``-`` (``learning_rate``, ``head-option``); an
+    unknown key, or a file that is not TOML, is an error naming the file (exit code 2).
+    """
+    if not path or ctx.resilient_parsing:
+        return path
+    try:
+        with open(path, "rb") as stream:
+            table = tomllib.load(stream)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a valid TOML file ({error})") from None
+    known = {param.name for param in ctx.command.params if param.name != "config"}
+    values = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise InputError(f"{path}: unknown key {key!r} for `comorbid {ctx.info_name}` "
+                             f"(known: {', '.join(sorted(known))})")
+        values[name] = value
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return path
+
+
+ConfigOption = typer.Option(
+    None, "--config", metavar="FILE.toml", is_eager=True, callback=_read_config, rich_help_panel=TRAINING,
+    help="Option values from a TOML file (keys: the option names, e.g. model = \"independent\", epochs = 20, "
+         "learning_rate = 0.001, head_option = [\"order=rare-first\"]); flags on the command line win.")
 DECODE_HELP = f"Comma-separated decoders: {decoders_help()}."
+DECODE_METAVAR = "DECODERS"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            version = importlib.metadata.version("comorbid")
+        except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+            version = "unknown (not installed)"
+        print(f"comorbid {version}")
+        raise Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", metavar="", is_eager=True, callback=_print_version,
+                                       help="Print the version of comorbid and exit.")):
+    """Multi-label classification with dependent labels, for ICD coding."""
 
 
 def _check_decoders_for(decoders: list[str], label_names) -> None:
@@ -82,11 +178,18 @@ def _check_decoders_for(decoders: list[str], label_names) -> None:
 
 
 def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column: str, id_column: Optional[str],
-          separator: str = ";"):
+          separator: str = ";", require_labels: bool = True, data_format: Optional[str] = None):
+    """The data set at ``path``; ``-`` reads standard input (``data_format``, or sniffed)."""
     from comorbid.data import load_dataset
+    from comorbid.data.readers import load_stream
 
-    return load_dataset(path, labels_xml=labels_xml, text_column=text_column, labels_column=labels_column,
-                        id_column=id_column, separator=separator)
+    options = dict(labels_xml=labels_xml, text_column=text_column, labels_column=labels_column, id_column=id_column,
+                   separator=separator, require_labels=require_labels)
+    if path == "-":
+        return load_stream(sys.stdin.buffer, data_format, **options)
+    if data_format is not None:
+        raise InputError("--format applies to standard input (DATA '-') only; files are read by their ending")
+    return load_dataset(path, **options)
 
 
 def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[str, Any]:
@@ -107,9 +210,9 @@ def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[st
 def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int,
                 penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto",
                 calibrate: bool = False, ensemble: int = 1, balance: Optional[str] = None,
-                encoder_option: Optional[list[str]] = None):
+                encoder_option: Optional[list[str]] = None, epochs: Optional[int] = None,
+                learning_rate: Optional[float] = None, batch_size: Optional[int] = None):
     from comorbid.heads import get_head
-    from comorbid.training import BALANCES, PENALTIES
 
     head_options = _options(head_option)
     encoder_options = _options(encoder_option, "--encoder-option")
@@ -123,6 +226,12 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
         if weight_decay < 0:
             raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
         train["weight_decay"] = weight_decay
+    for flag, value, kind in (("--epochs", epochs, int), ("--learning-rate", learning_rate, float),
+                              ("--batch-size", batch_size, int)):
+        if value is not None:
+            if not value > 0:
+                raise InputError(f"{flag} must be > 0, got {value}")
+            train[flag[2:].replace("-", "_")] = kind(value)
     if balance is not None:
         if balance not in BALANCES:
             raise InputError(f"--balance must be one of {', '.join(BALANCES)}, got {balance!r}")
@@ -169,22 +278,31 @@ def _top_codes(marginals: np.ndarray, top: int) -> np.ndarray:
     return np.take_along_axis(chosen, np.lexsort((chosen, -values), axis=1), axis=1)
 
 
-def _write_scores(path: str, ids, label_names: list[str], marginals: np.ndarray, top: int) -> None:
-    """JSON lines ``{"id": .., "scores": {code: probability}}``: each row's ``top`` codes by
-    marginal probability, highest first, rounded to 6 decimals; rows in input order."""
-    names = np.asarray(label_names, dtype=object)
+def _score_lines(ids, names: np.ndarray, marginals: np.ndarray, top: int) -> Iterator[str]:
+    """JSON lines ``{"id": .., "scores": {code: probability}}`` of one batch: each row's ``top``
+    codes by marginal probability, highest first, rounded to 6 decimals; rows in input order."""
     block = max(1, (1 << 22) // max(1, marginals.shape[1]))
+    for start in range(0, len(marginals), block):
+        # float64 before rounding: a rounded float32 prints as 0.9997389912605286
+        part = np.clip(marginals[start : start + block].astype(np.float64), 0.0, 1.0)
+        best = _top_codes(part, top)
+        probabilities = np.round(np.take_along_axis(part, best, axis=1), 6).tolist()
+        for row_id, codes, values in zip(ids[start : start + block], names[best].tolist(), probabilities):
+            yield json.dumps({"id": row_id, "scores": dict(zip(codes, values))}) + "\n"
 
-    def write(stream):
-        for start in range(0, len(marginals), block):
-            # float64 before rounding: a rounded float32 prints as 0.9997389912605286
-            part = np.clip(marginals[start : start + block].astype(np.float64), 0.0, 1.0)
-            best = _top_codes(part, top)
-            probabilities = np.round(np.take_along_axis(part, best, axis=1), 6).tolist()
-            for row_id, codes, values in zip(ids[start : start + block], names[best].tolist(), probabilities):
-                stream.write(json.dumps({"id": row_id, "scores": dict(zip(codes, values))}) + "\n")
 
-    write_atomic(path, write)
+def _predicted_batches(trained: MultiLabelModel, dataset: MultiLabelDataset, spec: str, seed: Optional[int],
+                       with_marginals: bool, batch_size: int = 256):
+    """``(ids, label sets [B, M] int8, marginals [B, M] or None)`` for consecutive batches of
+    rows, in input order, as the model produces them (the same answers as ``model.predict``:
+    a row's answer does not depend on its batch)."""
+    decoder = trained.decoder(spec)
+    start = 0
+    for dist in trained.distributions(dataset, batch_size, seed):
+        sets = decoder.decode(dist).cpu().numpy().astype(np.int8)
+        marginals = dist.marginals().cpu().numpy() if with_marginals else None
+        yield dataset.ids[start : start + len(sets)], sets, marginals
+        start += len(sets)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -192,31 +310,38 @@ def _write_scores(path: str, ids, label_names: list[str], marginals: np.ndarray,
 def cv(
     data: str = DataArgument,
     labels: Optional[str] = LabelsOption,
-    folds: int = typer.Option(5, "--folds", help="Number of iteratively stratified folds."),
+    folds: int = typer.Option(5, "--folds", metavar="K", rich_help_panel=TRAINING,
+                              help="Number of iteratively stratified folds."),
     seed: int = SeedOption,
-    model: str = ModelOption,
-    encoder: str = EncoderOption,
-    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help=DECODE_HELP),
+    model: HeadName = ModelOption,
+    encoder: EncoderName = EncoderOption,
+    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", metavar=DECODE_METAVAR,
+                               rich_help_panel=DECODING, help=DECODE_HELP),
     loss: Optional[str] = LossOption,
     weight_decay: Optional[float] = WeightDecayOption,
-    penalty: Optional[str] = PenaltyOption,
+    penalty: Optional[PenaltyName] = PenaltyOption,
+    epochs: Optional[int] = EpochsOption,
+    learning_rate: Optional[float] = LearningRateOption,
+    batch_size: Optional[int] = BatchSizeOption,
     head_option: Optional[list[str]] = HeadOptionOption,
-    nonempty: str = NonemptyOption,
+    nonempty: NonemptyChoice = NonemptyOption,
     calibrate: bool = CalibrateOption,
     ensemble: int = EnsembleOption,
-    balance: Optional[str] = BalanceOption,
+    balance: Optional[BalanceName] = BalanceOption,
     encoder_option: Optional[list[str]] = EncoderOptionOption,
-    json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON here."),
+    json_out: Optional[str] = typer.Option(None, "--json", metavar="FILE", rich_help_panel=OUTPUT,
+                                           help="Write the results as JSON here."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
     label_separator: str = LabelSeparatorOption,
+    config: Optional[str] = ConfigOption,
 ):
     """Cross-validate one model with several decoders on the same folds."""
     _check_outputs(json_out)
     decoders = parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble, balance, encoder_option)
+                             calibrate, ensemble, balance, encoder_option, epochs, learning_rate, batch_size)
     dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
@@ -240,41 +365,47 @@ def cv(
 @app.command()
 def train(
     data: str = DataArgument,
-    out: str = typer.Option(..., "--out", help="Model directory to write (safetensors + JSON)."),
+    out: str = typer.Option(..., "--out", metavar="DIR", rich_help_panel=OUTPUT,
+                            help="Model directory to write (safetensors + JSON)."),
     labels: Optional[str] = LabelsOption,
-    model: str = ModelOption,
-    encoder: str = EncoderOption,
+    model: HeadName = ModelOption,
+    encoder: EncoderName = EncoderOption,
     loss: Optional[str] = LossOption,
     weight_decay: Optional[float] = WeightDecayOption,
-    penalty: Optional[str] = PenaltyOption,
+    penalty: Optional[PenaltyName] = PenaltyOption,
+    epochs: Optional[int] = EpochsOption,
+    learning_rate: Optional[float] = LearningRateOption,
+    batch_size: Optional[int] = BatchSizeOption,
     head_option: Optional[list[str]] = HeadOptionOption,
-    nonempty: str = NonemptyOption,
+    nonempty: NonemptyChoice = NonemptyOption,
     calibrate: bool = CalibrateOption,
     ensemble: int = EnsembleOption,
-    balance: Optional[str] = BalanceOption,
+    balance: Optional[BalanceName] = BalanceOption,
     encoder_option: Optional[list[str]] = EncoderOptionOption,
     seed: int = SeedOption,
     decode: str = typer.Option(
-        "macro-f1,micro-f1", "--decode",
+        "macro-f1,micro-f1", "--decode", metavar=DECODE_METAVAR, rich_help_panel=DECODING,
         help="Decoders to prepare: those tuned on held-out data (macro-f1, micro-f1) get thresholds from "
              "out-of-fold predictions (3 extra trainings, shared) saved with the model; 'none' skips that."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
     label_separator: str = LabelSeparatorOption,
+    config: Optional[str] = ConfigOption,
 ):
     """Train a model on all of DATA and save it (OUT must be missing, empty or a model directory)."""
     check_writable(out, "dir")
     check_model_destination(out)
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble, balance, encoder_option)
+                             calibrate, ensemble, balance, encoder_option, epochs, learning_rate, batch_size)
     dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         trained = make_model().fit(dataset, progress=progress, decoders=decoders)
+    trained.training_fingerprint = fingerprint(dataset.inputs)  # report/evaluate warn on these rows
     trained.save(out)
     if trained.calibration:
         c = trained.calibration
@@ -287,39 +418,55 @@ def _load_model(model_dir: str) -> MultiLabelModel:
     return MultiLabelModel.load(model_dir)
 
 
-def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options):
+def _warn_if_training_rows(trained: MultiLabelModel, dataset: MultiLabelDataset, data: str) -> None:
+    """Say loudly, on stderr, when the rows being scored include the model's training rows."""
+    warning = training_overlap_warning(trained.training_fingerprint, dataset.inputs, data)
+    if warning:
+        console.print(f"[bold red]WARNING:[/] {warning}", highlight=False, markup=True)
+
+
+def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options, **load_options):
     """The one decoder of ``--decode``, the saved model and the data of ``predict``/``report``."""
     decoders = parse_decoders(decode)
     if len(decoders) != 1:
         raise InputError(f"--decode takes one decoder for {command}, got {len(decoders)}")
-    return decoders, _load_model(model_dir), _load(data, *data_options)
+    return decoders, _load_model(model_dir), _load(data, *data_options, **load_options)
 
 
 @app.command()
 def predict(
-    model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
+    model_dir: str = ModelDirArgument,
     data: str = DataArgument,
-    out: str = typer.Option(..., "--out", help="CSV to write: header id,labels; labels ';'-joined."),
-    decode: str = typer.Option("hamming", "--decode", help="One decoder (see `cv --help`)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of Monte Carlo draws (default: the training seed)."),
+    out: str = typer.Option(..., "--out", metavar="FILE.csv", rich_help_panel=OUTPUT,
+                            help="CSV to write: header id,labels; labels ';'-joined."),
+    decode: str = typer.Option("hamming", "--decode", metavar="DECODER", rich_help_panel=DECODING,
+                               help="One decoder (see `cv --help`)."),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", rich_help_panel=DECODING,
+                                       help="Seed of Monte Carlo draws (default: the training seed)."),
     explain: Optional[str] = typer.Option(
-        None, "--explain", help="Also write EXPLAIN.jsonl: per row, each suggested code's probability and the "
+        None, "--explain", metavar="FILE.jsonl", rich_help_panel=OUTPUT, help="Also write EXPLAIN.jsonl: per row, each suggested code's probability and the "
         "spans of the note that drove it (docs/explain_and_report.md)."),
-    explain_method: str = typer.Option("occlusion", "--explain-method", help="occlusion (any model) or attention (caml)."),
-    top_words: int = typer.Option(3, "--top-words", help="--explain: words cited per code at most."),
+    explain_method: ExplainMethod = typer.Option("occlusion", "--explain-method", rich_help_panel=OUTPUT,
+                                                 help="occlusion (any model) or attention (caml)."),
+    top_words: int = typer.Option(3, "--top-words", metavar="N", rich_help_panel=OUTPUT,
+                                  help="--explain: words cited per code at most."),
     scores: Optional[str] = typer.Option(
-        None, "--scores", help="Also write SCORES.jsonl: per row, {\"id\": .., \"scores\": {code: probability}}, "
+        None, "--scores", metavar="FILE.jsonl", rich_help_panel=OUTPUT, help="Also write SCORES.jsonl: per row, {\"id\": .., \"scores\": {code: probability}}, "
         "the --scores-top codes by marginal probability, highest first."),
-    scores_top: int = typer.Option(50, "--scores-top", help="--scores: codes per row (all if fewer)."),
+    scores_top: int = typer.Option(50, "--scores-top", metavar="N", rich_help_panel=OUTPUT,
+                                   help="--scores: codes per row (all if fewer)."),
+    data_format: Optional[StreamFormat] = typer.Option(
+        None, "--format", rich_help_panel=DATA, help="DATA '-' (standard input): csv, tsv, jsonl or xml (default: sniffed from the "
+        "first non-blank character: '<' xml, '{' or '[' jsonl, else csv)."),
     labels: Optional[str] = LabelsOption,
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
     label_separator: str = LabelSeparatorOption,
 ):
-    """Write the predicted label set of every row of DATA, in input order.
+    """Write the predicted label set of every row of DATA, in input order, as they are predicted.
 
-    Cells that a spreadsheet would read as a formula (text starting with =, +, -, @, tab or
+    DATA needs no labels column (new notes); '-' reads standard input. Cells that a spreadsheet would read as a formula (text starting with =, +, -, @, tab or
     carriage return) are written with a leading single quote.
     """
     _check_outputs(out, explain, scores)
@@ -328,26 +475,35 @@ def predict(
     if scores_top < 1:
         raise InputError(f"--scores-top must be >= 1, got {scores_top}")
     decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column, label_separator)
+                                                             labels_column, id_column, label_separator,
+                                                             require_labels=False, data_format=data_format)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
-    if scores:  # one distribution per batch serves the decoder and the scores
-        predictions, marginals = trained.predict_with_marginals(dataset, decoders, seed=seed)
-        predictions = predictions[decoders[0]]
-    else:
-        predictions = trained.predict(dataset, decoders, seed=seed)[decoders[0]]
+    names = np.asarray(trained.label_names, dtype=object)
+    # one distribution per batch serves the decoder and the scores; rows are written as they
+    # come, into the temporary files that write_atomic renames at the end
+    batches = _predicted_batches(trained, dataset, decoders[0], seed, with_marginals=bool(scores))
 
-    def write(stream):
-        writer = csv.writer(stream)
+    def write(prediction_stream, score_stream=None):
+        writer = csv.writer(prediction_stream, lineterminator="\n")
         writer.writerow(["id", "labels"])
-        for row_id, row in zip(dataset.ids, predictions):
-            labels = ";".join(name for name, on in zip(trained.label_names, row) if on)
-            writer.writerow([spreadsheet_cell(str(row_id)), spreadsheet_cell(labels)])
+        with new_progress(transient=True) as progress:
+            task = progress.add_task("predicting", total=len(dataset), status="")
+            for ids, sets, marginals in batches:
+                for row_id, row in zip(ids, sets):
+                    labels = ";".join(names[row.astype(bool)].tolist())
+                    writer.writerow([spreadsheet_cell(str(row_id)), spreadsheet_cell(labels)])
+                if score_stream is not None:
+                    score_stream.writelines(_score_lines(ids, names, marginals, scores_top))
+                progress.advance(task, len(ids))
 
-    write_atomic(out, write)
+    if scores:
+        write_atomic(out, lambda prediction_stream: write_atomic(
+            scores, lambda score_stream: write(prediction_stream, score_stream)))
+    else:
+        write_atomic(out, write)
     console.print(f"wrote {len(dataset)} predictions to {out}")
     if scores:
-        _write_scores(scores, dataset.ids, trained.label_names, marginals, scores_top)
         console.print(f"wrote the top {min(scores_top, len(trained.label_names))} codes of {len(dataset)} rows to {scores}")
     if explain:
         from comorbid.explain import explain as explain_notes
@@ -360,11 +516,14 @@ def predict(
 
 @app.command()
 def report(
-    model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
+    model_dir: str = ModelDirArgument,
     data: str = DataArgument,
-    out: str = typer.Option(..., "--out", help="HTML file to write (self-contained: figures embedded)."),
-    decode: str = typer.Option("hamming", "--decode", help="One decoder."),
-    bins: int = typer.Option(10, "--bins", help="Bins of the reliability diagram."),
+    out: str = typer.Option(..., "--out", metavar="FILE.html", rich_help_panel=OUTPUT,
+                            help="HTML file to write (self-contained: figures embedded)."),
+    decode: str = typer.Option("hamming", "--decode", metavar="DECODER", rich_help_panel=DECODING,
+                               help="One decoder."),
+    bins: int = typer.Option(10, "--bins", metavar="N", rich_help_panel=OUTPUT,
+                             help="Bins of the reliability diagram."),
     labels: Optional[str] = LabelsOption,
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -381,16 +540,19 @@ def report(
                                                              labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
+    _warn_if_training_rows(trained, dataset, data)  # the report carries the same warning as a banner
     write_atomic(out, model_report(trained, dataset, decoders[0], bins=bins))
     console.print(f"wrote the report to {out}")
 
 
 @app.command("evaluate")
 def evaluate_command(
-    model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
+    model_dir: str = ModelDirArgument,
     data: str = DataArgument,
-    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", help=DECODE_HELP),
-    json_out: Optional[str] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    decode: str = typer.Option("hamming,subset,instance-f1", "--decode", metavar=DECODE_METAVAR,
+                               rich_help_panel=DECODING, help=DECODE_HELP),
+    json_out: Optional[str] = typer.Option(None, "--json", metavar="FILE", rich_help_panel=OUTPUT,
+                                           help="Write the metrics as JSON here."),
     labels: Optional[str] = LabelsOption,
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
@@ -404,6 +566,7 @@ def evaluate_command(
     dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
+    _warn_if_training_rows(trained, dataset, data)
     names, unknown = names_with_unknown(trained.label_names, dataset.label_names)
     aligned = dataset.with_label_names(names)
     predictions, marginals = trained.predict_with_marginals(aligned, decoders)
@@ -421,10 +584,12 @@ def evaluate_command(
 
 @app.command()
 def demo(
-    data: Optional[str] = typer.Option(None, "--data", help="CMC 2007 XML file, or the data folder holding cmc2007/."),
-    folds: int = typer.Option(5, "--folds", help="Number of folds."),
+    data: Optional[str] = typer.Option(None, "--data", metavar="PATH", rich_help_panel=DATA,
+                                       help="CMC 2007 XML file, or the data folder holding cmc2007/."),
+    folds: int = typer.Option(5, "--folds", metavar="K", rich_help_panel=TRAINING, help="Number of folds."),
     seed: int = SeedOption,
-    quick: bool = typer.Option(False, "--quick", help="A fast smoke run: 2 folds."),
+    quick: bool = typer.Option(False, "--quick", metavar="", rich_help_panel=TRAINING,
+                               help="A fast smoke run: 2 folds."),
 ):
     """Independent vs chain model on CMC 2007 (or a built-in synthetic set), every decoder."""
     from comorbid.demo import run_demo
@@ -445,7 +610,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exit as done:
         return done.exit_code
     except ClickException as error:
-        _error_line(error.format_message())
+        message = error.format_message()
+        if re.search(r"unexpected extra argument.*\((yes|no|true|false|on|off|0|1)\)", message, re.IGNORECASE):
+            message += "; a flag takes no value: write --calibrate or --no-calibrate (likewise --quick)"
+        _error_line(message)
         return 2
     except Abort:
         _error_line("aborted")

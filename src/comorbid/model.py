@@ -118,6 +118,8 @@ class MultiLabelModel:
         self.heldout_folds = heldout_folds
         #: decoder spec -> what it learned on held-out predictions (JSON), e.g. thresholds
         self.decoder_states: dict[str, dict[str, Any]] = {}
+        #: hashes of the training rows (:func:`comorbid.fingerprint.fingerprint`), saved when set
+        self.training_fingerprint: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ training
     def _fresh_copy(self) -> "MultiLabelModel":
@@ -329,6 +331,7 @@ class MultiLabelModel:
             "calibration": self.calibration,
             "decoders": self.decoder_states,
             "feature_names": self.feature_names,
+            **({"training_fingerprint": self.training_fingerprint} if self.training_fingerprint else {}),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -426,6 +429,7 @@ class MultiLabelModel:
                              f"got {len(model.feature_names)} names")
         model.history = config.get("history", {})
         model.decoder_states = config.get("decoders", {})
+        model.training_fingerprint = config.get("training_fingerprint")
         for spec in model.decoder_states:
             with _rebuilding(config_path, f"decoders.{spec}"):
                 model.decoder(spec)

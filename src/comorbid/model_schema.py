@@ -53,6 +53,16 @@ def _dict_of_dicts(value: Any, _config: dict) -> bool:
 
 NUMBER = (int, float)
 
+
+def _fingerprint(value: dict) -> bool:
+    from comorbid.fingerprint import decode
+
+    try:
+        decode(value)
+    except ValueError:
+        return False
+    return _is_int(value.get("rows")) and value["rows"] >= 0
+
 #: The keys of config.json (format_version 1).
 CONFIG_FIELDS: dict[str, Field] = {
     "format_version": Field((int,), check=lambda v, c: v == 1, expects="1"),
@@ -70,6 +80,9 @@ CONFIG_FIELDS: dict[str, Field] = {
     "decoders": Field((dict,), required=False, check=_dict_of_dicts, expects="decoder names mapped to objects"),
     "feature_names": Field((list, type(None)), required=False,
                            check=lambda v, c: v is None or _unique_str_list(v, c), expects="distinct strings"),
+    # comorbid.fingerprint: written by `comorbid train`, read by report/evaluate
+    "training_fingerprint": Field((dict,), required=False, check=lambda v, c: _fingerprint(v),
+                                  expects='{"hash": "sha256-64", "rows": N, "hashes": base64 of 8-byte hashes}'),
 }
 
 #: The keys of config.json's "head" object.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 import zlib
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import BinaryIO, Callable, NamedTuple
 from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ExpatError
 
@@ -32,7 +33,7 @@ class Reader(NamedTuple):
 
 
 _ARFF = ("labels_xml", "n_labels")
-_TABULAR = ("text_column", "labels_column", "id_column", "separator")
+_TABULAR = ("text_column", "labels_column", "id_column", "separator", "require_labels")
 
 #: File name ending -> what reads it. One line per ending; :func:`load_dataset` picks the
 #: longest ending a name has. Adding a reader = its module + its lines here + an example in
@@ -43,10 +44,15 @@ READERS: dict[str, Reader] = {
     ".arff.gz": Reader(read_arff, _ARFF),
     ".arff.bz2": Reader(read_arff, _ARFF),
     ".csv": Reader(read_csv, _TABULAR),
+    ".csv.gz": Reader(read_csv, _TABULAR),
     ".tsv": Reader(read_csv, _TABULAR),
+    ".tsv.gz": Reader(read_csv, _TABULAR),
     ".jsonl": Reader(read_jsonl, _TABULAR),
+    ".jsonl.gz": Reader(read_jsonl, _TABULAR),
     ".json": Reader(read_jsonl, _TABULAR),
 }
+#: ``--format`` names of a stream (standard input) -> the file ending read as.
+STREAM_FORMATS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "xml": ".xml"}
 #: File name endings that :func:`load_dataset` knows.
 SUFFIXES = tuple(READERS)
 
@@ -68,6 +74,7 @@ def load_dataset(
     n_labels: int | None = None,
     separator: str = ";",
     download: bool = False,
+    require_labels: bool = True,
 ) -> MultiLabelDataset:
     """Read a data set, choosing the reader by file name, or a registered data set by name.
 
@@ -75,14 +82,17 @@ def load_dataset(
     ``.arff``, ``.arff.gz``, ``.arff.bz2``: MEKA/Mulan ARFF (:func:`~comorbid.data.arff.read_arff`,
     with ``labels_xml`` and ``n_labels``); ``.csv``, ``.tsv`` (tab-separated): texts with
     label sets (:func:`~comorbid.data.tabular.read_csv`); ``.jsonl``, ``.json``: JSON Lines
-    (:func:`~comorbid.data.tabular.read_jsonl`). The column options and ``separator`` apply
-    to the last two.
+    (:func:`~comorbid.data.tabular.read_jsonl`); ``.csv.gz``, ``.tsv.gz``, ``.jsonl.gz``: the
+    same, gzip-compressed. The column options, ``separator`` and ``require_labels`` apply to
+    the tabular readers (CMC XML without codes always reads as zero label columns).
 
     Args:
         path: a file, or a registered name (``comorbid.data.registry.names()``): an existing
             file wins over a name.
         download: for a registered name not found locally, download it (see
             :func:`~comorbid.data.registry.resolve`).
+        require_labels: False: a CSV/JSONL file without the labels column is read with zero
+            label columns (notes to predict) rather than refused.
 
     Raises:
         ValueError: a missing file, an unknown ending (one line saying which endings are
@@ -102,8 +112,38 @@ def load_dataset(
     if "separator" in reader.options and not separator:
         raise ValueError(f"Expected a non-empty label separator (--label-separator), got {separator!r}")
     given = dict(labels_xml=labels_xml, n_labels=n_labels, text_column=text_column, labels_column=labels_column,
-                 id_column=id_column, separator=separator)
+                 id_column=id_column, separator=separator, require_labels=require_labels)
     return _read(reader.read, path, **{option: given[option] for option in reader.options})
+
+
+def sniff_format(raw: bytes) -> str:
+    """The :data:`STREAM_FORMATS` name of data by its first non-blank character: ``<`` XML,
+    ``{`` or ``[`` JSON Lines, anything else CSV."""
+    text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return "xml" if text == b"<" else "jsonl" if text in (b"{", b"[") else "csv"
+
+
+def load_stream(stream: BinaryIO, format: str | None = None, **options) -> MultiLabelDataset:
+    """Read a data set from a binary stream (standard input): ``format`` one of
+    :data:`STREAM_FORMATS`, or None to sniff it (:func:`sniff_format`). ``options`` are those
+    of :func:`load_dataset`.
+
+    The bytes are copied to a temporary file named ``stdin.<ending>`` that the file's reader
+    reads (the readers work on paths); the dataset's name is ``stdin``.
+    """
+    raw = stream.read()
+    if not raw.strip():
+        raise ValueError("Expected data on standard input, got nothing")
+    format = format or sniff_format(raw)
+    if format not in STREAM_FORMATS:
+        raise ValueError(f"Expected --format one of {', '.join(STREAM_FORMATS)}, got {format!r}")
+    with tempfile.TemporaryDirectory(prefix="comorbid-stdin-") as folder:
+        path = Path(folder) / f"stdin{STREAM_FORMATS[format]}"
+        path.write_bytes(raw)
+        try:
+            return load_dataset(path, **options)
+        except ValueError as error:  # say "standard input", not the temporary path
+            raise ValueError(str(error).replace(str(path), f"standard input ({format})")) from None
 
 
 def _read(reader: Callable[..., MultiLabelDataset], path: Path, **options) -> MultiLabelDataset:

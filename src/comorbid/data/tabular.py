@@ -4,7 +4,11 @@ CSV/TSV: a header row, then one row per document; the labels column holds the la
 joined by ``separator`` (``"786.2;780.6"``; empty = no label). JSON Lines: one object per
 line, ``{"text": "...", "labels": "786.2;780.6"}`` or ``{"text": "...", "labels": ["786.2"]}``.
 
-Files are UTF-8. When most labels cells contain ``,`` or ``|`` and ``separator`` is another
+Files are UTF-8, or gzip-compressed UTF-8 when the name ends in ``.gz`` (``notes.csv.gz``). With
+``require_labels=False`` the labels column may be missing (new, uncoded notes to predict): the
+dataset then has zero label columns, as a CMC 2007 file without codes.
+
+When most labels cells contain ``,`` or ``|`` and ``separator`` is another
 character, the readers warn (``UserWarning``): the labels are probably joined by that character
 and each cell would otherwise become one long label name.
 """
@@ -12,6 +16,7 @@ and each cell would otherwise become one long label name.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import warnings
@@ -40,6 +45,7 @@ def read_csv(
     id_column: str | None = None,
     separator: str = ";",
     delimiter: str | None = None,
+    require_labels: bool = True,
 ) -> MultiLabelDataset:
     """Read texts and label sets from a CSV or TSV file with a header row.
 
@@ -50,7 +56,9 @@ def read_csv(
         id_column: the column holding row ids (default: the column ``id`` if there is one,
             else ids ``"0".."N-1"``).
         separator: what joins label names inside one cell.
-        delimiter: the field delimiter; default a tab for ``.tsv`` files, else a comma.
+        delimiter: the field delimiter; default a tab for ``.tsv`` (``.tsv.gz``) files, else a comma.
+        require_labels: when False, a file without the labels column is read with no labels
+            (``[N, 0]``): notes to predict.
 
     Returns:
         A text dataset; ``label_names`` are the distinct labels, sorted.
@@ -63,20 +71,22 @@ def read_csv(
     """
     path = Path(path)
     if delimiter is None:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
     # strict: a stray or unclosed quote is an error, not a field that silently swallows the
     # rows after it.
     reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter, strict=True)
     with _long_fields():
         try:
-            records, cells = _csv_rows(path, reader, text_column, labels_column, id_column, separator)
+            records, cells = _csv_rows(path, reader, text_column, labels_column, id_column, separator,
+                                       require_labels)
         except csv.Error as error:
             raise ValueError(f"Malformed CSV in {path} line {reader.line_num}: {error}") from None
     _warn_if_joined(path, cells, separator)
     return _build(path, records)
 
 
-def _csv_rows(path: Path, reader, text_column: str, labels_column: str, id_column: str | None, separator: str):
+def _csv_rows(path: Path, reader, text_column: str, labels_column: str, id_column: str | None, separator: str,
+              require_labels: bool = True):
     """The records for :func:`_build` and the ``(line, labels cell)`` of every row."""
     header = next(reader, None)
     if header is None:
@@ -84,6 +94,8 @@ def _csv_rows(path: Path, reader, text_column: str, labels_column: str, id_colum
     header = [name.strip() for name in header]
     if id_column is None and DEFAULT_ID in header:
         id_column = DEFAULT_ID
+    if not require_labels and labels_column not in header:
+        labels_column = None
     wanted = [c for c in (text_column, labels_column, id_column) if c is not None]
     missing = [c for c in wanted if c not in header]
     if missing:
@@ -98,7 +110,7 @@ def _csv_rows(path: Path, reader, text_column: str, labels_column: str, id_colum
                 f"Expected {len(header)} fields (as in the header) in {path} line "
                 f"{reader.line_num}, got {len(fields)}"
             )
-        cell = fields[where[labels_column]]
+        cell = fields[where[labels_column]] if labels_column else ""
         cells.append((reader.line_num, cell))
         records.append(
             (
@@ -133,6 +145,7 @@ def read_jsonl(
     labels_column: str = "labels",
     id_column: str | None = None,
     separator: str = ";",
+    require_labels: bool = True,
 ) -> MultiLabelDataset:
     """Read texts and label sets from a JSON Lines file (one JSON object per line).
 
@@ -147,6 +160,8 @@ def read_jsonl(
         id_column: the key holding row ids (default: the key ``id`` if every object has it,
             else ids ``"0".."N-1"``).
         separator: what joins label names in a string value.
+        require_labels: when False, objects without the labels key have no label (a file
+            where no object has it reads as ``[N, 0]``): notes to predict.
 
     Returns:
         A text dataset; ``label_names`` are the distinct labels, sorted.
@@ -182,6 +197,8 @@ def read_jsonl(
         if not isinstance(item, dict):
             raise ValueError(f"Expected a JSON object in {path} line {number}, got {type(item).__name__}")
         wanted = [c for c in (text_column, labels_column, id_column) if c is not None]
+        if not require_labels:
+            wanted.remove(labels_column)
         missing = [c for c in wanted if c not in item]
         if missing:
             raise ValueError(f"Expected key(s) {missing} in {path} line {number}, found keys {sorted(item)}")
@@ -190,7 +207,7 @@ def read_jsonl(
             raise ValueError(
                 f"Expected a string in {text_column!r} in {path} line {number}, got {type(value).__name__}"
             )
-        labels = item[labels_column]
+        labels = item.get(labels_column)
         if isinstance(labels, str):
             cells.append((number, labels))
         names = _json_labels(labels, separator, labels_column, f"{path} line {number}")
@@ -293,6 +310,11 @@ def _read_text(path: Path) -> str:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ValueError(f"No such file: {path}") from None
+    if path.name.lower().endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as error:
+            raise ValueError(f"Could not read {path}: not a complete gzip file ({error})") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 from comorbid.data.labels import align_columns, names_with_unknown
+from comorbid.fingerprint import training_overlap_warning
 from comorbid.io import write_atomic
 from comorbid.report.html import render_report
 from comorbid.metrics.calibration import Reliability, reliability
@@ -18,7 +19,9 @@ def model_report(model, dataset, decode: str = "hamming", bins: int = 10) -> str
     """The HTML report of a trained ``model`` on labelled ``dataset``, label sets from ``decode``.
 
     Labels of the data that the model does not know are added as never-predicted columns with
-    probability 0 (they count as missed), as in ``comorbid evaluate``.
+    probability 0 (they count as missed), as in ``comorbid evaluate``. When rows of ``dataset``
+    were training rows of the model (its ``training_fingerprint``), a banner at the top says
+    what fraction.
     """
     from comorbid.evaluation import evaluate_predictions
     from comorbid.explain import label_descriptions
@@ -31,8 +34,9 @@ def model_report(model, dataset, decode: str = "hamming", bins: int = 10) -> str
     probabilities = align_columns(model.marginals(aligned), model.label_names, names)
     summary = evaluate_predictions(aligned.labels, {decode: predicted})[decode]
     title = f"comorbid report: {model.model_name} / {model.encoder_name} on {dataset.name} (decoder {decode})"
+    warning = training_overlap_warning(getattr(model, "training_fingerprint", None), dataset.inputs, dataset.name)
     return render_report(title, aligned.labels, predicted, probabilities, names, label_descriptions(names), summary,
-                         bins=bins)
+                         bins=bins, warnings=[warning] if warning else [])
 
 
 __all__ = ["LabelScores", "Reliability", "error_pairs", "model_report", "per_label_scores", "reliability",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 from html import escape
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -19,7 +19,11 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 90%; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #eee; } td.text { text-align: left; }
 img { max-width: 100%; }
+.warning { background: #fdd; border: 2px solid #c00; padding: 0.6em 1em; font-weight: bold; }
 """
+#: What the per-code table shows for precision, recall and F1 of a code with no support and no
+#: prediction: undefined, not 0.
+UNDEFINED = "—"
 
 
 def _image(png: bytes, alt: str) -> str:
@@ -49,14 +53,18 @@ def render_report(
     bins: int = 10,
     max_heatmap_labels: int = 25,
     top_pairs: int = 20,
+    warnings: Sequence[str] = (),
 ) -> str:
-    """The HTML page of a report from gold ``y_true``, decoded ``y_pred`` and marginals, all ``[N, M]``."""
+    """The HTML page of a report from gold ``y_true``, decoded ``y_pred`` and marginals, all ``[N, M]``.
+
+    ``warnings`` are shown as banners above everything else (e.g. scored on training rows).
+    """
     scores = per_label_scores(y_true, y_pred, label_names)
     scores.sort(key=lambda s: (-s.support, s.label))
     has_descriptions = any(descriptions.get(name) for name in label_names)
     header = ["code", *(["description"] if has_descriptions else []), "support", "predicted", "precision", "recall", "F1"]
-    rows = [[s.label, *([descriptions.get(s.label)] if has_descriptions else []), s.support, s.predicted, s.precision,
-             s.recall, s.f1] for s in scores]
+    rows = [[s.label, *([descriptions.get(s.label)] if has_descriptions else []), s.support, s.predicted,
+             *((s.precision, s.recall, s.f1) if s.support or s.predicted else (UNDEFINED,) * 3)] for s in scores]
 
     pairs = error_pairs(y_true, y_pred)
     involved = np.flatnonzero(pairs.sum(0) + pairs.sum(1))
@@ -76,6 +84,7 @@ def render_report(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+        *(f'<p class="warning">WARNING: {escape(warning)}</p>' for warning in warnings),
         f"<p>{len(y_true)} rows, {len(label_names)} labels; generated "
         f"{escape(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
         "<h2>Summary</h2>",
