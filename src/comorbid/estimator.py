@@ -77,10 +77,13 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
     ----------
     model_ : MultiLabelModel
         The trained model.
-    classes_ : ndarray of shape (n_labels,)
-        The label indices ``0 .. n_labels - 1``, the convention of scikit-learn's classifiers
-        whose ``predict_proba`` is one ``[n_samples, n_labels]`` array (``MLPClassifier``,
-        ``OneVsRestClassifier`` on an indicator matrix).
+    classes_ : ndarray of shape (n_labels, 2)
+        Row ``j`` holds the values of label ``j``, ``[0, 1]``: ``ClassifierChain``'s list of
+        per-label classes as one array. scikit-learn's scorers read it as multilabel for any
+        number of labels, and ``cross_val_predict`` finds one row per label. (``np.arange(n_labels)``,
+        ``MLPClassifier``'s choice, reads as a binary problem for one or two labels, which
+        inverts ``roc_auc`` of a single label; a list breaks ``cross_val_predict`` with
+        ``method="predict_proba"``.)
     n_features_in_ : int
         Number of features seen in :meth:`fit` (feature matrices only; absent for texts).
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -94,10 +97,6 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
     ``predict_proba`` conditions each label on the *predicted* earlier labels, these are true
     marginals of the joint distribution. :meth:`predict` is the decoder's label set, which
     need not be ``predict_proba > 0.5`` (it is for ``hamming``).
-
-    Scorers that read ``predict_proba`` (``roc_auc``, ``average_precision``) take
-    ``classes_`` of two labels for a binary problem; with exactly 2 labels, score
-    ``predict_proba`` yourself (a limitation shared with ``MLPClassifier``).
 
     References
     ----------
@@ -194,7 +193,7 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                                       encoder_options=self.encoder_options, train=train, nonempty=self.nonempty,
                                       calibrate=self.calibrate, ensemble=self.ensemble)
         self.model_.fit(dataset, decoders=[self.decoder])
-        self.classes_ = np.arange(m)
+        self.classes_ = np.tile([0, 1], (m, 1))
         return self
 
     def _inputs(self, X):
@@ -293,7 +292,7 @@ def _indicator_matrix(Y) -> np.ndarray:
     bad = np.argwhere((dense != 0) & (dense != 1))
     if len(bad):
         row, column = bad[0]
-        raise ValueError(f"Expected Y to contain only 0/1, got {dense[row, column]!r} at row {row}, column {column}")
+        raise ValueError(f"Expected Y to contain only 0/1, got {dense[row, column].item()!r} at row {row}, column {column}")
     return dense.astype(np.int8)
 
 
