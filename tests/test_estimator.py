@@ -137,6 +137,8 @@ def test_clone_and_params():
     (dict(ensemble=0), "'ensemble' parameter"),
     (dict(train={"epochs": 2, "epochz": 3}), "'epochz'"),
     (dict(train={"seed": 1}), "random_state"),
+    (dict(decoder="no-such-decoder"), "no-such-decoder"),
+    (dict(decoder="mbr"), "ICD-9-CM or ICD-10-CM codes"),  # labels are named 0 .. M-1, not codes
 ])
 def test_bad_parameters_are_reported_at_fit(params, match):
     X, Y = multilabel_data(n=20)

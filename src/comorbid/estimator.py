@@ -193,6 +193,7 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
                                       encoder_options=self.encoder_options, train=train, nonempty=self.nonempty,
                                       calibrate=self.calibrate, ensemble=self.ensemble)
         self.model_.fit(dataset, decoders=[self.decoder])
+        self.model_.decoder(self.decoder)  # a decoder that cannot decode these labels fails here, not in predict
         self.classes_ = np.tile([0, 1], (m, 1))
         return self
 
