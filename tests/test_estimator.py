@@ -39,10 +39,11 @@ EXPECTED_FAILED_CHECKS = {
     "check_estimators_dtypes": "codes the two classes of its binary target as 1 and 2; Y must be 0/1",
     "check_classifier_data_not_an_array": "codes the two classes of its binary target as 1 and 2; Y must be 0/1",
     "check_fit2d_1feature": "codes the two classes of its binary target as 1 and 2; Y must be 0/1",
-    "check_classifier_multioutput": "indexes classes_ as a 1-D array (classes_[decision > 0]); ours is [n_labels, "
-                                    "2], the values [0, 1] of each label, which scikit-learn's scorers read correctly for any "
-                                    "number of labels (test_scorers_read_one_or_two_labels_as_multilabel); its "
-                                    "other assertions are in test_outputs",
+    "check_classifier_multioutput": "indexes classes_ as a 1-D array (classes_[decision > 0]); ours is "
+                                    "[n_labels, 2], the values [0, 1] of each label, which scikit-learn's scorers "
+                                    "read correctly for any number of labels "
+                                    "(test_scorers_read_one_or_two_labels_as_multilabel); its other assertions "
+                                    "are in test_outputs",
     "check_methods_subset_invariance": "the network computes in float32, so a row's score can differ in the "
                                        "last bits between batch sizes (seen: 1.5e-7 relative in decision_function, "
                                        "over the check's rtol of 1e-7); it may pass",
@@ -142,8 +143,11 @@ def test_clone_and_params():
 ])
 def test_bad_parameters_are_reported_at_fit(params, match):
     X, Y = multilabel_data(n=20)
+    clf = MultiLabelClassifier(**{**FAST, **params})
     with pytest.raises(ValueError, match=match):
-        MultiLabelClassifier(**params).fit(X, Y)
+        clf.fit(X, Y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
 
 
 @pytest.mark.parametrize("Y, match", [

@@ -167,10 +167,20 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         self : MultiLabelClassifier
         """
         self._validate_params()
+        for name in ("model_", "classes_"):  # a refit that fails leaves the estimator unfitted, not stale
+            self.__dict__.pop(name, None)
+        train = dict(self.train or {})
+        unknown = sorted(set(train) - TRAIN_FIELDS)
+        if unknown:
+            raise ValueError(f"Expected `train` keys among the TrainConfig fields "
+                             f"({', '.join(sorted(TRAIN_FIELDS))}), got {', '.join(map(repr, unknown))}")
+        if "seed" in train:
+            raise ValueError("Set the training seed with `random_state`, not train['seed']")
+        train["seed"] = _seed(self.random_state)
         texts = _as_texts(X)
         if texts is None:
             X, Y = validate_data(self, X, Y, accept_sparse=("csr", "csc", "coo"), multi_output=True,
-                                 ensure_all_finite="allow-nan", y_numeric=False)
+                                 ensure_all_finite="allow-nan")
             inputs = X.tocsr() if sp.issparse(X) else X
         else:
             for name in ("n_features_in_", "feature_names_in_"):  # from an earlier fit on a matrix
@@ -178,24 +188,22 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
             Y = _check_texts_target(texts, Y)
             inputs = texts
         labels = _indicator_matrix(Y)
-        train = dict(self.train or {})
-        unknown = sorted(set(train) - TRAIN_FIELDS)
-        if unknown:
-            raise ValueError(f"Expected `train` keys among the TrainConfig fields ({', '.join(sorted(TRAIN_FIELDS))}), "
-                             f"got {', '.join(map(repr, unknown))}")
-        if "seed" in train:
-            raise ValueError("Set the training seed with `random_state`, not train['seed']")
-        train["seed"] = _seed(self.random_state)
         n, m = labels.shape
         dataset = MultiLabelDataset(ids=[str(i) for i in range(n)], inputs=inputs, labels=labels,
                                     label_names=[str(j) for j in range(m)])
-        self.model_ = MultiLabelModel(model=self.model, encoder=self.encoder, head_options=self.head_options,
-                                      encoder_options=self.encoder_options, train=train, nonempty=self.nonempty,
-                                      calibrate=self.calibrate, ensemble=self.ensemble)
-        self.model_.fit(dataset, decoders=[self.decoder])
-        self.model_.decoder(self.decoder)  # a decoder that cannot decode these labels fails here, not in predict
+        model = MultiLabelModel(model=self.model, encoder=self.encoder, head_options=self.head_options,
+                                encoder_options=self.encoder_options, train=train, nonempty=self.nonempty,
+                                calibrate=self.calibrate, ensemble=self.ensemble)
+        model.fit(dataset, decoders=[self.decoder])
+        model.decoder(self.decoder)  # a decoder that cannot decode these labels fails here, not in predict
+        self.model_ = model
         self.classes_ = np.tile([0, 1], (m, 1))
         return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        # Not "any attribute ending in _": validate_data sets n_features_in_ before training,
+        # which can still fail.
+        return hasattr(self, "model_")
 
     def _inputs(self, X):
         texts = _as_texts(X)
@@ -293,7 +301,8 @@ def _indicator_matrix(Y) -> np.ndarray:
     bad = np.argwhere((dense != 0) & (dense != 1))
     if len(bad):
         row, column = bad[0]
-        raise ValueError(f"Expected Y to contain only 0/1, got {dense[row, column].item()!r} at row {row}, column {column}")
+        raise ValueError(f"Expected Y to contain only 0/1, got {dense[row, column].item()!r} "
+                         f"at row {row}, column {column}")
     return dense.astype(np.int8)
 
 
