@@ -5,3 +5,7 @@ decision that maximises the expected metric under it (``comorbid.decoders``).
 """
 
 __version__ = "0.1.0"
+
+from comorbid.estimator import MultiLabelClassifier
+
+__all__ = ["MultiLabelClassifier", "__version__"]
