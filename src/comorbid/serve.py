@@ -503,22 +503,39 @@ def _schemas(limits: ServeLimits) -> _Schemas:
 def app_from_environment():
     """The app factory of each uvicorn worker under ``--workers N`` (settings in an env variable)."""
     settings = json.loads(os.environ[CONFIG_ENVIRONMENT])
+    _set_threads(settings["threads"])
     return create_app(settings["model_dir"], ServeLimits(**settings["limits"]))
 
 
+def _set_threads(threads: int) -> None:
+    # torch's intra-op pool (default: one thread per core) spins while it waits: for the small
+    # batches of a server that cost 33 ms of CPU per single-note forward pass against 2 ms with
+    # one thread, measured on the shared 2-core machine (docs/serve.md). Scale with --workers.
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def serve(model_dir: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          limits: ServeLimits | None = None, log_level: str = "info") -> None:
-    """Run the server until SIGINT/SIGTERM (uvicorn lets in-flight requests finish first)."""
+          limits: ServeLimits | None = None, threads: int = 1, log_level: str = "info") -> None:
+    """Run the server until SIGINT/SIGTERM (uvicorn lets in-flight requests finish first).
+
+    ``workers`` processes each load the model and use ``threads`` torch threads.
+    """
     import uvicorn
 
     limits = limits or ServeLimits()
     if workers < 1:
         raise ValueError(f"Expected --workers >= 1, got {workers}")
+    if threads < 1:
+        raise ValueError(f"Expected --threads >= 1, got {threads}")
     if workers == 1:
+        _set_threads(threads)
         uvicorn.run(create_app(model_dir, limits), host=host, port=port, log_level=log_level)
         return
     MultiLabelModel.load(model_dir)  # fail here, once, rather than in every worker
-    os.environ[CONFIG_ENVIRONMENT] = json.dumps({"model_dir": str(model_dir), "limits": asdict(limits)})
+    os.environ[CONFIG_ENVIRONMENT] = json.dumps({"model_dir": str(model_dir), "limits": asdict(limits),
+                                                 "threads": threads})
     uvicorn.run("comorbid.serve:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level)
 
