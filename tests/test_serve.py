@@ -145,6 +145,25 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(model_dir, m
     assert after["largest_batch"] > 1
 
 
+def test_requests_with_different_decoders_share_a_batch(model_dir, model):
+    specs = ["hamming", "mbr", "mbr=jaccard", "top-k=2", "instance-f1=3", "subset"]
+    app = create_app(model_dir, ServeLimits(max_wait_ms=300), model=model)
+
+    async def send_all(url):
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            return await asyncio.gather(*(http.post("/v1/code", json={"notes": [{"text": NOTE}], "decode": spec})
+                                          for spec in specs))
+
+    with running(app) as url:
+        responses = asyncio.run(send_all(url))
+    for spec, response in zip(specs, responses):
+        assert response.status_code == 200, (spec, response.text)
+        expected = model.predict([NOTE], [spec])
+        (sets,) = expected.values()
+        assert [c["code"] for c in response.json()["notes"][0]["codes"]] == \
+            [model.label_names[j] for j in np.flatnonzero(sets[0])], spec
+
+
 @pytest.mark.parametrize("payload, message", [
     ({"notes": [{"text": "x"}] * 5}, "at most 4 notes"),
     ({"notes": []}, "at least one note"),
@@ -154,6 +173,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(model_dir, m
     ({"notes": [{"text": "x"}], "decode": "macro-f1"}, "needs thresholds tuned on held-out data"),
     ({"notes": [{"text": "x"}], "decode": "mbr=/etc/hosts"}, "cost files are not read over HTTP"),
     ({"notes": [{"text": "x"}], "decode": "top-k=two"}, "whole number K"),
+    ({"notes": [{"text": "x"}], "decode": "top-k=0"}, "k >= 1"),
     ({"notes": [{"text": "x"}], "scores_top": 51}, "scores_top: expected at most 50"),
     ({"notes": [{"text": "x"}], "scores_top": -1}, "greater than or equal to 0"),
     ({"notes": [{"text": 5}]}, "valid string"),

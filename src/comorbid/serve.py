@@ -282,7 +282,10 @@ def create_app(model_dir: str | os.PathLike, limits: ServeLimits | None = None,
         return decoders[spec]
 
     def predict(texts: list[str], specs: list[str]):
-        return model.predict_with_marginals(texts, [decoders.get(spec) or model.decoder(spec) for spec in specs])
+        chosen = {spec: decoders.get(spec) or model.decoder(spec) for spec in specs}
+        sets, marginals = model.predict_with_marginals(texts, list(chosen.values()))
+        # keyed by the spec each request wrote, not the decoder's own ("mbr" is "mbr=icd-tree")
+        return {spec: sets[decoder.spec] for spec, decoder in chosen.items()}, marginals
 
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comorbid-model")
     state: dict[str, Batcher] = {}
