@@ -1,4 +1,4 @@
-"""The ``comorbid`` command: cv, train, predict, evaluate, report, demo.
+"""The ``comorbid`` command: cv, train, predict, evaluate, report, demo, serve.
 
 Bad arguments or bad input end with exit code 2 and one line on stderr saying what is wrong.
 """
@@ -595,6 +595,25 @@ def demo(
     from comorbid.demo import run_demo
 
     run_demo(data, 2 if quick else folds, seed, stdout, console)
+
+
+@app.command()
+def serve(
+    model_dir: str = typer.Argument(..., help="A directory written by `comorbid train`."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes, each with its own copy of the model."),
+    threads: int = typer.Option(1, "--threads", help="Torch threads per worker (1 suits small batches)."),
+    max_batch_notes: int = typer.Option(64, "--max-batch-notes", help="Notes coded in one forward pass at most."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a batch waits for more requests."),
+):
+    """Serve MODEL_DIR over HTTP: POST /v1/code, GET /v1/model, GET /healthz, /docs (docs/serve.md)."""
+    try:
+        from comorbid.serve import ServeLimits, serve as run_server
+    except ImportError as error:
+        raise InputError(f"serve needs the serve extra (pip install 'comorbid[serve]'): {error}") from None
+    run_server(model_dir, host, port, workers, ServeLimits(max_batch_notes=max_batch_notes, max_wait_ms=max_wait_ms),
+               threads)
 
 
 def _error_line(message: str) -> None:
