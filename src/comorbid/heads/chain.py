@@ -8,7 +8,7 @@ from torch import nn
 
 from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
 from comorbid.distributions.chain_ensemble import ChainEnsemble
-from comorbid.heads.base import Head, label_logits, log_odds
+from comorbid.heads.base import Head, Linear, label_logits, log_odds
 
 ORDERS = ("frequency", "rare-first", "dependence", "index")
 
@@ -113,7 +113,7 @@ class ChainHead(Head):
         super().__init__(input_dim, n_labels, order=order, beam_size=beam_size)
         if isinstance(order, str) and order not in ORDERS:
             raise ValueError(f"Expected `order` in {ORDERS} or a permutation, got {order!r}")
-        self.linear = nn.Linear(input_dim, n_labels)
+        self.linear = Linear(input_dim, n_labels)
         nn.init.zeros_(self.linear.weight)
         self.interactions = nn.Parameter(torch.zeros(n_labels, n_labels))
         initial = torch.arange(n_labels) if isinstance(order, str) else torch.as_tensor(order, dtype=torch.long)
@@ -165,7 +165,7 @@ class ChainEnsembleHead(Head):
             raise ValueError(f"Expected n_orders >= 1, got {n_orders}")
         if orders != "auto" and len(orders) != n_orders:
             raise ValueError(f"Expected {n_orders} orders, got {len(orders)}")
-        self.linear = nn.Linear(input_dim, n_orders * n_labels)
+        self.linear = Linear(input_dim, n_orders * n_labels)
         nn.init.zeros_(self.linear.weight)
         self.interactions = nn.Parameter(torch.zeros(n_orders, n_labels, n_labels))
         self.register_buffer("orders", torch.arange(n_labels).repeat(n_orders, 1))
