@@ -97,6 +97,22 @@ THRESHOLD_FIELDS: dict[str, Field] = {
 }
 
 
+def _train_fields() -> dict[str, Field]:
+    """The keys of config.json's "train" object: TrainConfig's fields, typed by their defaults
+    (optional: a model written before a field existed gets its default)."""
+    from dataclasses import fields
+
+    from comorbid.training import TrainConfig
+
+    kinds = {bool: (bool,), int: (int,), float: NUMBER, str: (str,)}
+    table = {}
+    for item in fields(TrainConfig):
+        kind = kinds[type(item.default)]
+        check = (lambda v, c: math.isfinite(v)) if kind == NUMBER else None
+        table[item.name] = Field(kind, required=False, check=check, expects="a finite number")
+    return table
+
+
 def _json_type(types: tuple[type, ...]) -> str:
     names = {int: "integer", float: "number", str: "string", bool: "boolean", list: "list", dict: "object",
              type(None): "null"}
@@ -135,6 +151,7 @@ def check_config(config: Any, where: str | os.PathLike, heads: dict, encoders: d
     check_fields(config, CONFIG_FIELDS, where, "", config)
     check_fields(config["head"], HEAD_FIELDS, where, "head.", config)
     check_fields(config["encoder"], ENCODER_FIELDS, where, "encoder.", config)
+    check_fields(config["train"], _train_fields(), where, "train.", config)
     for key, names in (("model", heads), ("head.name", heads), ("encoder.name", encoders)):
         value = config[key] if key == "model" else config[key.split(".")[0]]["name"]
         if value not in names:
