@@ -21,8 +21,12 @@ How it measures:
 * Shortlist rows: for the independent distribution at M >= 1000, each decoder also runs on the
   top-L labels by marginal (``--shortlist``, default 128) and the result is scattered back.
   Exact for hamming, subset and top-k (k <= L) whenever fewer than L labels have marginal
-  above 1/2; for instance-F1 (GFM) it ignores the labels outside the shortlist (their
-  probability mass still shifts the size distribution slightly): an approximation.
+  above 1/2; for instance-F1 it ignores the labels outside the shortlist (their probability
+  mass still shifts the size distribution): an approximation. The ``instance-f1`` decoder now
+  shortlists by itself beyond 128 labels, counting every label in |y| (``shortlist_gfm``), so
+  its plain rows are the ones to read.
+* Peak memory: the cell's process's peak resident set (``ru_maxrss``, MiB), which includes the
+  imports and the distribution (a bare process with torch: about 300 MiB).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -141,7 +146,8 @@ def time_cell(head_name: str, spec: str, n_labels: int, shortlist: int | None, s
             run()
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    return {"rows_per_s": n_rows / seconds, "batch": n_rows, "seconds": seconds}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"rows_per_s": n_rows / seconds, "batch": n_rows, "seconds": seconds, "peak_rss_mib": peak}
 
 
 def run(args) -> list[dict[str, Any]]:
@@ -193,7 +199,8 @@ def markdown(records: list[dict[str, Any]], args, command: str) -> str:
         "with other work, so the numbers are lower bounds. A cell runs under a "
         f"{args.cell_seconds:g} s and {args.memory_gib:g} GiB limit; after a failure the larger M are skipped. "
         f"Shortlist rows (`L={args.shortlist}`): the decoder on the top-{args.shortlist} labels by marginal "
-        "(independent distribution only; see `benchmarks/bench_decoders.py` for when that is exact).",
+        "(independent distribution only; see `benchmarks/bench_decoders.py` for when that is exact). "
+        "In parentheses, where measured: the cell's peak resident memory (process included).",
         "",
         f"Command: `{command}`",
         "",
@@ -213,6 +220,8 @@ def markdown(records: list[dict[str, Any]], args, command: str) -> str:
             elif "rows_per_s" in record:
                 rate = record["rows_per_s"]
                 cells.append(f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}")
+                if "peak_rss_mib" in record:
+                    cells[-1] += f" ({record['peak_rss_mib']:,.0f} MiB)"
             else:
                 cells.append(record["error"])
         name = f"{decoder} (shortlist L={shortlist})" if shortlist else decoder

@@ -1,11 +1,14 @@
-"""The one list of every distribution and decoder the conformance suites run over.
+"""The one list of every distribution, decoder and reader the conformance suites run over.
 
-Adding a model or decoder = one line here (and it must pass ``test_conformance.py``).
+Adding a model, decoder or reader = one line here (and it must pass ``test_conformance.py``;
+``test_registries.py`` fails naming any registered one that has no line here).
 """
 
 from __future__ import annotations
 
+import bz2
 import functools
+import gzip
 
 import torch
 
@@ -21,6 +24,7 @@ from comorbid.distributions.powerset import LabelPowerset
 from comorbid.metrics.utility import utility
 from comorbid.testing.decoders import DecoderExample, naive_nearest_neighbour_cost
 from comorbid.testing.distributions import DistributionExample
+from comorbid.testing.readers import ReaderExample
 
 
 def _normal(generator, *shape, scale=1.0):
@@ -32,6 +36,32 @@ def _chain_monte_carlo(unary, interactions, beam_size=2):
     dist = ChainBernoulli(unary, interactions, beam_size=beam_size, n_mc_samples=20000)
     dist.enumerate_max_labels = 0
     return dist
+
+
+def _random_parents(n_labels, n_parents, seed=0):
+    """``[M, K]`` parents of a sparse chain: for position t, up to K distinct earlier positions
+    drawn at random, in random slots, the other slots the padding M."""
+    generator = torch.Generator().manual_seed(seed + 10 * n_labels + n_parents)
+    parents = torch.full((n_labels, n_parents), n_labels)
+    for t in range(n_labels):
+        chosen = torch.randperm(t, generator=generator)[:n_parents]
+        slots = torch.randperm(n_parents, generator=generator)[: len(chosen)]
+        parents[t, slots] = chosen
+    return parents
+
+
+def _sparse_chain(n_parents, monte_carlo=False, order="reversed"):
+    """A sparse chain of at most ``n_parents`` parents per position (random ones, some padding
+    before real ones), optionally forced onto its Monte Carlo and small-beam code paths."""
+    def build(unary, weights):
+        m = unary.shape[1]
+        chain_order = torch.arange(m - 1, -1, -1) if order == "reversed" else None
+        dist = ChainBernoulli(unary, weights, chain_order, parents=_random_parents(m, n_parents),
+                              **({"beam_size": 8, "n_mc_samples": 20000} if monte_carlo else {}))
+        if monte_carlo:
+            dist.enumerate_max_labels = 0
+        return dist
+    return build
 
 
 def _mixture_searched_mode(mixing, components):
@@ -95,6 +125,28 @@ DISTRIBUTIONS = [
         "chain-monte-carlo",
         lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, m, m, scale=2 * s)),
         _chain_monte_carlo,
+        mc_tolerance=0.03,
+    ),
+    DistributionExample(
+        "sparse-chain-1-parent",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, m, 1, scale=2 * s)),
+        _sparse_chain(1),
+    ),
+    DistributionExample(
+        "sparse-chain-2-parents-per-row-weights",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, b, m, 2, scale=2 * s)),
+        _sparse_chain(2, order="index"),
+    ),
+    DistributionExample(
+        "sparse-chain-2-parents-monte-carlo",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s), _normal(g, m, 2, scale=2 * s)),
+        _sparse_chain(2, monte_carlo=True),
+        mc_tolerance=0.03,
+    ),
+    DistributionExample(
+        "nonempty-sparse-chain-monte-carlo",
+        lambda b, m, s, g: (_normal(g, b, m, scale=s) - s, _normal(g, m, 2, scale=2 * s)),
+        lambda u, w: NonEmpty(_sparse_chain(2, monte_carlo=True)(u, w)),
         mc_tolerance=0.03,
     ),
     DistributionExample(
@@ -249,4 +301,33 @@ DECODERS = [
     # fbr=0: the pure per-label maximiser (the SCutFBR fallback is tested in test_decoders.py)
     DecoderExample("macro-f1", lambda m: get_decoder("macro-f1=0"), corpus_metric="macro-f1"),
     DecoderExample("micro-f1", lambda m: get_decoder("micro-f1"), corpus_metric="micro-f1"),
+]
+
+
+_CMC_XML = b"""<?xml version='1.0'?>
+<docs>
+  <doc id="1" type="RADIOLOGY_REPORT">
+    <codes><code origin="CMC_MAJORITY" type="ICD-9-CM">786.2</code></codes>
+    <texts><text origin="X" type="IMPRESSION">Cough.</text></texts>
+  </doc>
+  <doc id="2" type="RADIOLOGY_REPORT">
+    <codes><code origin="CMC_MAJORITY" type="ICD-9-CM">599.0</code></codes>
+    <texts><text origin="X" type="IMPRESSION">Normal kidneys.</text></texts>
+  </doc>
+</docs>
+"""
+_ARFF = b"@relation 'tiny: -C 2'\n@attribute a {0,1}\n@attribute b {0,1}\n@attribute x numeric\n@data\n1,0,0.5\n0,1,-1\n"
+_CSV = b"id,text,labels\nr1,cough and fever,786.2;780.6\nr2,normal,599.0\n"
+_JSONL = b'{"id": "r1", "text": "cough and fever", "labels": "786.2;780.6"}\n{"id": "r2", "text": "normal", "labels": ["599.0"]}\n'
+
+#: Every file ending of ``comorbid.data.readers.READERS``, once: a small valid file.
+READERS = [
+    ReaderExample(".xml", _CMC_XML, ["599.0", "786.2"], 2),
+    ReaderExample(".arff", _ARFF, ["a", "b"], 2),
+    ReaderExample(".arff.gz", gzip.compress(_ARFF, mtime=0), ["a", "b"], 2),
+    ReaderExample(".arff.bz2", bz2.compress(_ARFF), ["a", "b"], 2),
+    ReaderExample(".csv", _CSV, ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".tsv", _CSV.replace(b",", b"\t"), ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".jsonl", _JSONL, ["599.0", "780.6", "786.2"], 2),
+    ReaderExample(".json", _JSONL, ["599.0", "780.6", "786.2"], 2),
 ]

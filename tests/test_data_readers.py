@@ -7,6 +7,8 @@ import json
 import pytest
 
 from comorbid.data import DATASETS, data_root, load_dataset
+from comorbid.testing import readers as suite
+from examples import READERS
 
 ARFF = "@relation 'r: -C 1'\n@attribute a {0,1}\n@attribute x numeric\n@data\n1,0.5\n0,2\n"
 XML = (
@@ -34,6 +36,13 @@ def test_dispatch_by_suffix(tmp_path, name, content, n_labels):
     data = load_dataset(path, separator=",") if name.endswith(".tsv") else load_dataset(path)
     assert data.n_labels == n_labels
     assert len(data) == (2 if ".arff" in name.lower() else 1)
+
+
+@pytest.mark.parametrize("example", READERS, ids=repr)
+def test_reader_conformance(tmp_path, example):
+    """The shared reader suite over every registered file ending (tests/examples.py READERS)."""
+    suite.check_reads(example, tmp_path)
+    suite.check_bad_bytes_name_the_file(example, tmp_path)
 
 
 def test_column_options_reach_the_reader(tmp_path):

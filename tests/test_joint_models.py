@@ -16,8 +16,16 @@ from comorbid.distributions import (
     all_label_sets,
 )
 from comorbid.distributions import ising as ising_module
-from comorbid.heads import ChainEnsembleHead, IsingHead, MixtureHead, PowersetHead
-from comorbid.heads.chain import dependence_order, mutual_information
+from comorbid.heads import ChainEnsembleHead, ChainHead, IsingHead, MixtureHead, PowersetHead
+from comorbid.heads.chain import (
+    DEFAULT_PARENTS,
+    DENSE_MAX_LABELS,
+    _sparse_dependence_order,
+    choose_parents,
+    dependence_order,
+    mutual_information,
+    sparse_mutual_information,
+)
 from comorbid.heads.mixture import kmeans_components
 from comorbid.testing.distributions import enumerate_probs
 
@@ -256,6 +264,165 @@ def test_dependence_order_follows_the_chow_liu_tree():
     y[:, 2] = y[:, 0] ^ (rng.random(2000) < 0.05)
     y[:, 1] = y[:, 2] ^ (rng.random(2000) < 0.05)
     assert dependence_order(y).tolist() == [3, 0, 2, 1]
+
+
+# ------------------------------------------------------------------------------- sparse chains
+def _as_sparse_chain(dense: ChainBernoulli, n_parents: int) -> ChainBernoulli:
+    """The same chain with every earlier position as a parent (K = M - 1 slots, padded with M)."""
+    m = dense.n_labels
+    parents = torch.full((m, n_parents), m)
+    weights = torch.zeros(m, n_parents, dtype=dense._weights.dtype)
+    for t in range(m):
+        parents[t, :t] = torch.arange(t)
+        weights[t, :t] = dense._weights[t, :t]
+    return ChainBernoulli(dense.unary_logits, weights, dense.order, parents=parents, n_mc_samples=dense.n_mc_samples)
+
+
+@pytest.mark.parametrize("n_labels", [1, 5, 8, 14])
+def test_a_sparse_chain_of_every_earlier_position_is_the_dense_chain(n_labels):
+    dense = ChainBernoulli(_normal(30, 3, n_labels), _normal(31, n_labels, n_labels, scale=2),
+                           torch.randperm(n_labels, generator=torch.Generator().manual_seed(n_labels)),
+                           n_mc_samples=256)
+    sparse = _as_sparse_chain(dense, max(n_labels - 1, 1))
+    values = (_normal(32, 20, 3, n_labels) > 0).double()
+    torch.testing.assert_close(sparse.log_prob(values), dense.log_prob(values))
+    torch.testing.assert_close(sparse.marginals(), dense.marginals())  # Monte Carlo for 14 labels: same draws
+    torch.testing.assert_close(sparse.mode(), dense.mode())
+    torch.testing.assert_close(sparse.sample((5,)), dense.sample((5,)))
+
+
+def test_sparse_chain_monte_carlo_does_not_depend_on_the_chunk_size(monkeypatch):
+    from comorbid.distributions import base as distribution_base
+
+    def chain():
+        m = 20
+        parents = torch.stack([torch.arange(m) - 1, torch.arange(m) - 3]).T
+        parents[parents < 0] = m
+        return ChainBernoulli(_normal(33, 5, m), _normal(34, m, 2, scale=2), parents=parents, n_mc_samples=100)
+
+    whole = chain().marginals()
+    monkeypatch.setattr(distribution_base, "MC_CHUNK_BYTES", 1)  # one noise block per chunk
+    assert torch.equal(chain().marginals(), whole)
+
+
+def test_sparse_chain_refuses_parents_that_are_not_earlier_positions():
+    u, w = torch.zeros(2, 3), torch.zeros(3, 1)
+    for bad, message in (([[3], [0], [2]], "t=2"), ([[3], [1], [0]], "t=1"), ([[3], [-1], [0]], "t=1")):
+        with pytest.raises(ValueError, match=message):
+            ChainBernoulli(u, w, parents=torch.tensor(bad))
+    with pytest.raises(ValueError, match=r"parents.*\[3, K\]"):
+        ChainBernoulli(u, w, parents=torch.tensor([3, 0, 1]))
+    with pytest.raises(ValueError, match=r"parent weights.*\[3, 1\]"):
+        ChainBernoulli(u, torch.zeros(3, 2), parents=torch.tensor([[3], [0], [1]]))
+
+
+def _label_matrix(seed, n=400, m=12):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, m)) < rng.uniform(0.02, 0.4, m)).astype(np.int8)
+    y[:, 1] = y[:, 0] ^ (rng.random(n) < 0.1)
+    y[:, 5] = y[:, 2] & (rng.random(n) < 0.7)
+    y[:, 7] = 0  # never on: no co-occurrence at all
+    return y
+
+
+def test_sparse_mutual_information_equals_the_dense_one_where_labels_co_occur():
+    from scipy import sparse
+
+    y = _label_matrix(4)
+    dense = mutual_information(y)
+    got = sparse_mutual_information(sparse.csr_matrix(y))
+    support = (y.T.astype(float) @ y) > 0
+    np.fill_diagonal(support, False)
+    rows, cols = got.nonzero()
+    assert set(zip(rows.tolist(), cols.tolist())) <= set(zip(*np.nonzero(support)))
+    np.testing.assert_allclose(got.toarray()[support], dense[support], rtol=1e-12, atol=1e-15)
+    assert (got.toarray()[~support] == 0).all()
+    np.testing.assert_array_equal(sparse_mutual_information(y).toarray(), got.toarray())  # dense input too
+
+
+@pytest.mark.parametrize("n_parents", [1, 2, 4])
+def test_parents_are_the_earlier_co_occurring_labels_of_largest_mutual_information(n_parents):
+    y = _label_matrix(5)
+    m = y.shape[1]
+    order = np.random.default_rng(6).permutation(m)
+    parents = choose_parents(y, order, n_parents)
+    assert parents.shape == (m, n_parents) and parents.dtype == np.int64
+    mi, both = mutual_information(y), y.T.astype(float) @ y
+    for t in range(m):
+        earlier = [s for s in range(t) if both[order[t], order[s]] > 0]
+        want = sorted(earlier, key=lambda s: (-mi[order[t], order[s]], s))[:n_parents]
+        assert parents[t].tolist() == want + [m] * (n_parents - len(want)), f"position {t}"
+    assert ((parents < np.arange(m)[:, None]) | (parents == m)).all()
+
+
+def test_sparse_dependence_order_follows_the_chow_liu_tree_and_keeps_unlinked_labels():
+    rng = np.random.default_rng(1)
+    y = np.zeros((2000, 6), dtype=int)
+    y[:, 3] = rng.random(2000) < 0.6
+    y[:, 0] = y[:, 3] ^ (rng.random(2000) < 0.05)
+    y[:, 2] = y[:, 0] ^ (rng.random(2000) < 0.05)
+    y[:, 1] = y[:, 2] ^ (rng.random(2000) < 0.05)
+    y[:, 4] = 0  # never on
+    y[:, 5] = rng.random(2000) < 0.01
+    y[y[:, 5] == 1, :4] = 0  # never with another label: its own tree
+    order = _sparse_dependence_order(y).tolist()
+    assert sorted(order) == list(range(6))
+    path = [label for label in order if label < 4]
+    assert path == [3, 0, 2, 1]
+    wide = np.zeros((50, DENSE_MAX_LABELS + 1), dtype=int)
+    wide[:, :6] = y[:50]
+    assert sorted(dependence_order(wide).tolist()) == list(range(DENSE_MAX_LABELS + 1))
+
+
+def test_chain_head_parents_option():
+    assert hasattr(ChainHead(3, DENSE_MAX_LABELS), "interactions")  # auto: CMC's 45 labels stay dense
+    wide = ChainHead(3, DENSE_MAX_LABELS + 1)
+    assert wide.n_parents == DEFAULT_PARENTS and not hasattr(wide, "interactions")
+    assert wide.parents.shape == (DENSE_MAX_LABELS + 1, DEFAULT_PARENTS)
+    assert (wide.parents == DENSE_MAX_LABELS + 1).all()  # no parents before prepare()
+    assert ChainHead(3, 6, parents=5).n_parents is None  # K >= M - 1: the dense chain
+    assert ChainHead(3, 6, parents="dense").n_parents is None and ChainHead(3, 6, parents=None).n_parents is None
+    for bad in (0, -1, 2.5, "sparse", True):
+        with pytest.raises(ValueError, match="parents"):
+            ChainHead(3, 6, parents=bad)
+
+
+def test_chain_head_with_parents_prepares_from_a_sparse_label_matrix_and_trains():
+    from scipy import sparse
+
+    y = _label_matrix(7)
+    head = ChainHead(4, y.shape[1], parents=2)
+    head.prepare(sparse.csr_matrix(y))
+    again = ChainHead(4, y.shape[1], parents=2)
+    again.prepare(y)
+    for key, value in head.state_dict().items():
+        torch.testing.assert_close(value, again.state_dict()[key])
+    torch.testing.assert_close(head.parents, torch.as_tensor(choose_parents(y, head.order.numpy(), 2)))
+    h, target = _normal(8, len(y), 4), torch.as_tensor(y, dtype=torch.float64)
+    with torch.no_grad():
+        head.parent_weights.normal_()
+    loss = head.nll(h, target)
+    loss.backward()
+    assert torch.isfinite(loss) and head.parent_weights.grad.abs().sum() > 0
+    # the teacher-forced NLL of the head is the chain's, with only K weights per label
+    dist = head(h)
+    assert dist.sparse and dist.parents is head.parents
+    torch.testing.assert_close(loss, -dist.log_prob(target).mean())
+
+
+def test_chain_head_nll_gradcheck_with_parents():
+    y = _label_matrix(9, n=6, m=8)
+    head = ChainHead(3, 8, parents=2).double()
+    head.prepare(y)
+    h, target = _normal(10, 6, 3), torch.as_tensor(y, dtype=torch.float64)
+    weight, bias, pw = (p.detach().clone().normal_().requires_grad_() for p in
+                        (head.linear.weight, head.linear.bias, head.parent_weights))
+
+    def nll(weight, bias, pw):
+        unary = h @ weight.T + bias
+        return -ChainBernoulli(unary, pw, head.order, parents=head.parents).log_prob(target)
+
+    assert torch.autograd.gradcheck(nll, (weight, bias, pw))
 
 
 def test_chain_ensemble_head_orders():

@@ -17,6 +17,7 @@ MODULES = [
     "comorbid.metrics.ranking",
     "comorbid.metrics.evaluate",
     "comorbid.metrics.utility",
+    "comorbid.metrics.calibration",
 ]
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -359,6 +359,19 @@ def test_a_chain_order_that_is_not_a_permutation_is_refused(tmp_path):
         MultiLabelModel.load(tmp_path / "chain")
 
 
+def test_a_sparse_chain_saves_its_parents_and_refuses_parents_that_are_not_earlier(tmp_path):
+    data = text_dataset()
+    model = MultiLabelModel("chain", head_options={"parents": 1}).fit(data)
+    assert model.head.n_parents == 1
+    model.save(tmp_path / "chain")
+    loaded = MultiLabelModel.load(tmp_path / "chain")
+    assert torch.equal(loaded.head.parents, model.head.parents)
+    np.testing.assert_array_equal(loaded.predict(data, ["hamming"])["hamming"], model.predict(data, ["hamming"])["hamming"])
+    _damage_weights(tmp_path / "chain", lambda t: t.update({"head.parents": torch.tensor([[3], [1], [0]])}))
+    with pytest.raises(ValueError, match="key head.parents must hold for each chain position t, earlier"):
+        MultiLabelModel.load(tmp_path / "chain")
+
+
 # ------------------------------------------------------------------ 7. spreadsheet formulas
 def test_spreadsheet_cell_quotes_formula_text_but_not_numbers():
     for formula in ("=1+1", "+cmd", "-x", "@SUM(A1)", "\tx", "\rx", "- 1"):

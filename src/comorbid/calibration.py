@@ -26,7 +26,7 @@ from scipy.optimize import minimize_scalar
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.heldout import HeldOut
-from comorbid.report.stats import reliability
+from comorbid.metrics.calibration import reliability
 
 #: The temperatures searched, ``[low, high]``.
 TEMPERATURE_BOUNDS = (0.05, 20.0)

@@ -13,14 +13,18 @@ from typing import Any, Optional
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 from safetensors import SafetensorError
 
 from comorbid.data.dataset import MultiLabelDataset
-from comorbid.decoders import get_decoder, parse_decoders
-from comorbid.evaluation import RANKING_METRICS, REPORTED_METRICS, cross_validate, evaluate_predictions, ranking_scores
+from comorbid.data.labels import align_columns, names_with_unknown
+from comorbid.data.readers import SUFFIXES
+from comorbid.decoders import decoders_help, get_decoder, parse_decoders
+from comorbid.encoders import ENCODERS
+from comorbid.evaluation import cross_validate, evaluate_predictions, ranking_scores
+from comorbid.heads import HEADS
 from comorbid.io import check_writable, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
+from comorbid.report.tables import metrics_table, ranking_table
 from comorbid.training import TrainConfig, new_progress
 
 from typer import Abort, Exit
@@ -42,12 +46,11 @@ class InputError(Exception):
 
 
 # ---------------------------------------------------------------------------- shared options
-DataArgument = typer.Argument(..., help="Data file (CMC .xml, .arff[.gz|.bz2], .csv, .jsonl) or a registered name.")
+DataArgument = typer.Argument(..., help=f"Data file ({', '.join(SUFFIXES)}) or a registered name.")
 LabelsOption = typer.Option(None, "--labels", help="Mulan label XML for an ARFF file.")
-ModelOption = typer.Option(
-    "chain", "--model", help="Joint label model: chain, independent, chain-ensemble, mixture, powerset, ising.")
+ModelOption = typer.Option("chain", "--model", help=f"Joint label model: {', '.join(HEADS)}.")
 EncoderOption = typer.Option(
-    "auto", "--encoder", help="auto (clinical for text, mlp for features), clinical, tfidf, mlp, sentence, caml.")
+    "auto", "--encoder", help=f"auto (clinical for text, mlp for features), {', '.join(ENCODERS)}.")
 LossOption = typer.Option(None, "--loss", help="Training loss of the independent model (see comorbid.losses).")
 WeightDecayOption = typer.Option(
     None, "--weight-decay", help="Strength of the weight penalty (default: the encoder's; see TrainConfig).")
@@ -68,8 +71,7 @@ TextColumnOption = typer.Option("text", "--text-column", help="CSV/JSONL: the te
 LabelsColumnOption = typer.Option("labels", "--labels-column", help="CSV/JSONL: the ';'-separated labels column.")
 LabelSeparatorOption = typer.Option(";", "--label-separator", help="CSV/JSONL: what joins label names in a cell.")
 IdColumnOption = typer.Option(None, "--id-column", help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
-DECODE_HELP = ("Comma-separated decoders: hamming, subset, instance-f1, jaccard, top-k=K, macro-f1, micro-f1, "
-               "mbr[=COST] with COST icd-tree (default), hamming, subset, instance-f1, jaccard or a CSV cost-matrix file.")
+DECODE_HELP = f"Comma-separated decoders: {decoders_help()}."
 
 
 def _check_decoders_for(decoders: list[str], label_names) -> None:
@@ -149,32 +151,6 @@ def _check_outputs(*files: Optional[str]) -> None:
 def _write_json(path: Optional[str], payload: dict) -> None:
     if path:
         write_atomic(path, lambda stream: json.dump(payload, stream, indent=1))
-
-
-def metrics_table(title: str, rows: dict[str, dict[str, float]], std: dict | None = None) -> Table:
-    """A rich table: one row per key (model / decoder), one column per reported metric."""
-    table = Table(title=title)
-    table.add_column("model / decoder")
-    for metric in REPORTED_METRICS:
-        table.add_column(metric, justify="right")
-    for name, values in rows.items():
-        cells = []
-        for metric in REPORTED_METRICS:
-            cell = f"{values[metric]:.3f}"
-            if std is not None:
-                cell += f" ± {std[name][metric]:.3f}"
-            cells.append(cell)
-        table.add_row(name, *cells)
-    return table
-
-
-def ranking_table(title: str, values: dict[str, float], std: dict[str, float] | None = None) -> Table:
-    """A one-row rich table of the ranking metrics of the marginals (decoder-independent)."""
-    table = Table(title=title)
-    for metric in RANKING_METRICS:
-        table.add_column(metric, justify="right")
-    table.add_row(*(f"{values[m]:.3f}" + (f" ± {std[m]:.3f}" if std is not None else "") for m in RANKING_METRICS))
-    return table
 
 
 def _top_codes(marginals: np.ndarray, top: int) -> np.ndarray:
@@ -428,10 +404,10 @@ def evaluate_command(
     dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
-    unknown = sorted(set(dataset.label_names) - set(trained.label_names))
-    aligned = dataset.with_label_names(trained.label_names + unknown)
+    names, unknown = names_with_unknown(trained.label_names, dataset.label_names)
+    aligned = dataset.with_label_names(names)
     predictions, marginals = trained.predict_with_marginals(aligned, decoders)
-    padded = {d: _pad(p, len(unknown)) for d, p in predictions.items()}
+    padded = {d: align_columns(p, trained.label_names, names) for d, p in predictions.items()}
     scores = evaluate_predictions(aligned.labels, padded)
     known = len(trained.label_names)  # unknown gold codes are never ranked: misses
     ranked = ranking_scores(aligned.labels[:, :known], marginals, aligned.labels[:, known:])
@@ -441,12 +417,6 @@ def evaluate_command(
         console.print(f"note: {len(unknown)} label(s) in the data are unknown to the model: {', '.join(unknown[:10])}")
     _write_json(json_out, {"model_dir": model_dir, "data": data, "metrics": scores, "ranking": ranked,
                            "unknown_labels": unknown})
-
-
-def _pad(predictions, extra: int):
-    import numpy as np
-
-    return np.pad(predictions, ((0, 0), (0, extra))) if extra else predictions
 
 
 @app.command()

@@ -10,6 +10,7 @@ from rich.console import Console
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.evaluation import cross_validate
 from comorbid.model import MultiLabelModel
+from comorbid.report.tables import metrics_table
 from comorbid.training import new_progress
 
 MODELS = ("independent", "chain")
@@ -49,8 +50,6 @@ def load_demo_data(data: str | None, console: Console) -> MultiLabelDataset:
 
 
 def run_demo(data: str | None, folds: int, seed: int, stdout: Console, console: Console) -> dict:
-    from comorbid.cli import metrics_table
-
     dataset = load_demo_data(data, console)
     console.print(f"{len(dataset)} reports, {dataset.n_labels} codes; {folds}-fold iteratively stratified CV, seed {seed}")
     rows, std, seconds = {}, {}, {}

@@ -13,8 +13,8 @@ from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.splits import kfold_indices
 from comorbid.metrics import evaluate, ranking
 from comorbid.metrics._inputs import format_labels, validate_and_format_scores, validate_labels
+from comorbid.metrics.calibration import reliability
 from comorbid.model import MultiLabelModel
-from comorbid.report.stats import reliability
 
 #: The metrics every report shows, in this order.
 REPORTED_METRICS = ("subset_accuracy", "hamming_loss", "micro_f1", "macro_f1", "instance_f1", "jaccard")
@@ -77,7 +77,7 @@ def cross_validate(
         "ece": [..], "calibration": [..], "ranking": {"mean": {..}, "std": {..}, "per_fold": [..]}}``:
         ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
         (:func:`ranking_scores`: one set per fold, whatever the decoders), ``ece`` the expected
-        calibration error of each test fold's marginals (10 bins, ``comorbid.report.stats.reliability``), ``calibration``
+        calibration error of each test fold's marginals (10 bins, ``comorbid.metrics.reliability``), ``calibration``
         each fold model's fitted temperature record (empty dicts when not calibrated).
     """
     folds = kfold_indices(dataset.labels, n_folds=n_folds, seed=seed)

@@ -175,11 +175,22 @@ def _binary(tensor: torch.Tensor) -> bool:
     return bool(((tensor == 0) | (tensor == 1)).all())
 
 
+def _earlier_positions(tensor: torch.Tensor) -> bool:
+    """A sparse chain's parents ``[M, K]`` (or ``[R, M, K]``): row t holds chain positions
+    before t, or the padding M."""
+    if tensor.dtype.is_floating_point or tensor.dtype == torch.bool or tensor.dim() < 2:
+        return False
+    m = tensor.shape[-2]
+    position = torch.arange(m)[:, None]
+    return bool((((tensor >= 0) & (tensor < position)) | (tensor == m)).all())
+
+
 #: Checks on tensors by the last part of their key (in any head, members of a bagged head too).
 TENSOR_CHECKS: dict[str, tuple[Callable[[torch.Tensor], bool], str]] = {
     "order": (_permutations, "a permutation of the labels"),
     "orders": (_permutations, "one permutation of the labels per row"),
     "label_sets": (_binary, "0/1 label sets"),
+    "parents": (_earlier_positions, "for each chain position t, earlier positions (< t) or the padding M"),
 }
 
 

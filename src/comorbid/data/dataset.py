@@ -8,6 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from comorbid.data.labels import align_columns
+
 
 @dataclass
 class MultiLabelDataset:
@@ -81,13 +83,12 @@ class MultiLabelDataset:
         """The same rows with label columns re-ordered to ``label_names``.
 
         Names this dataset lacks become all-zero columns; names it has that are not in
-        ``label_names`` are dropped. Used to evaluate a trained model on new data.
+        ``label_names`` are dropped (:func:`comorbid.data.labels.align_columns`). Used to evaluate a
+        trained model on new data.
         """
-        index = {name: j for j, name in enumerate(self.label_names)}
-        labels = np.zeros((len(self), len(label_names)), dtype=np.int8)
-        for j, name in enumerate(label_names):
-            if name in index:
-                labels[:, j] = self.labels[:, index[name]]
+        labels = align_columns(self.labels, self.label_names, label_names)
+        if labels is self.labels:  # same names: still a dataset of its own
+            labels = labels.copy()
         return MultiLabelDataset(
             self.ids, self.inputs, labels, list(label_names), self.feature_names, dict(self.extras), self.name
         )

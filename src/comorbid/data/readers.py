@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 from xml.etree.ElementTree import ParseError
 from xml.parsers.expat import ExpatError
 
@@ -22,8 +22,40 @@ from comorbid.data.tabular import read_csv, read_jsonl
 INPUT_ERRORS = (
     ValueError, csv.Error, EOFError, OSError, zlib.error, ExpatError, ParseError, ArffException, RecursionError
 )
-#: File name endings that :func:`load_dataset` knows, and what reads them.
-SUFFIXES = (".xml", ".arff", ".arff.gz", ".arff.bz2", ".csv", ".tsv", ".jsonl", ".json")
+
+
+class Reader(NamedTuple):
+    """A reader function and the keyword options of :func:`load_dataset` that it takes."""
+
+    read: Callable[..., MultiLabelDataset]
+    options: tuple[str, ...] = ()
+
+
+_ARFF = ("labels_xml", "n_labels")
+_TABULAR = ("text_column", "labels_column", "id_column", "separator")
+
+#: File name ending -> what reads it. One line per ending; :func:`load_dataset` picks the
+#: longest ending a name has. Adding a reader = its module + its lines here + an example in
+#: ``tests/test_registries.py``'s ``READER_EXAMPLES`` (a test fails without one).
+READERS: dict[str, Reader] = {
+    ".xml": Reader(read_cmc_xml),
+    ".arff": Reader(read_arff, _ARFF),
+    ".arff.gz": Reader(read_arff, _ARFF),
+    ".arff.bz2": Reader(read_arff, _ARFF),
+    ".csv": Reader(read_csv, _TABULAR),
+    ".tsv": Reader(read_csv, _TABULAR),
+    ".jsonl": Reader(read_jsonl, _TABULAR),
+    ".json": Reader(read_jsonl, _TABULAR),
+}
+#: File name endings that :func:`load_dataset` knows.
+SUFFIXES = tuple(READERS)
+
+
+def reader_for(path: str | Path) -> Reader | None:
+    """The reader of ``path`` by the longest known ending of its name (any case), or None."""
+    name = Path(path).name.lower()
+    endings = [suffix for suffix in READERS if name.endswith(suffix)]
+    return READERS[max(endings, key=len)] if endings else None
 
 
 def load_dataset(
@@ -64,21 +96,14 @@ def load_dataset(
         raise ValueError(f"No such file: {path} (nor a registered dataset name: {', '.join(names())})")
     if not path.is_file():
         raise ValueError(f"Expected a data file, got a directory: {path}")
-    name = path.name.lower()
-    if name.endswith(".xml"):
-        return _read(read_cmc_xml, path)
-    if name.endswith((".arff", ".arff.gz", ".arff.bz2")):
-        return _read(read_arff, path, labels_xml=labels_xml, n_labels=n_labels)
-    if name.endswith((".csv", ".tsv", ".jsonl", ".json")) and not separator:
+    reader = reader_for(path)
+    if reader is None:
+        raise ValueError(f"Unknown data file type {path.name!r}: expected a name ending in {', '.join(SUFFIXES)}")
+    if "separator" in reader.options and not separator:
         raise ValueError(f"Expected a non-empty label separator (--label-separator), got {separator!r}")
-    tabular = dict(
-        text_column=text_column, labels_column=labels_column, id_column=id_column, separator=separator
-    )
-    if name.endswith((".csv", ".tsv")):
-        return _read(read_csv, path, **tabular)
-    if name.endswith((".jsonl", ".json")):
-        return _read(read_jsonl, path, **tabular)
-    raise ValueError(f"Unknown data file type {path.name!r}: expected a name ending in {', '.join(SUFFIXES)}")
+    given = dict(labels_xml=labels_xml, n_labels=n_labels, text_column=text_column, labels_column=labels_column,
+                 id_column=id_column, separator=separator)
+    return _read(reader.read, path, **{option: given[option] for option in reader.options})
 
 
 def _read(reader: Callable[..., MultiLabelDataset], path: Path, **options) -> MultiLabelDataset:

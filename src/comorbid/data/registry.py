@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from comorbid.data.paths import data_root
+from comorbid.io import write_atomic
 
 #: Environment variable naming the download cache (default ``~/.cache/comorbid``).
 CACHE_ENV = "COMORBID_CACHE"
@@ -151,28 +151,25 @@ def resolve(name: str, download: bool = False) -> Path:
 
 
 def fetch(url: str, target: Path, sha256: str) -> None:
-    """Download ``url`` to ``target`` through a verified temporary file (see :func:`resolve`)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(handle, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response:
-                    for block in iter(lambda: response.read(1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
-            except OSError as error:  # URLError and HTTPError are OSErrors
-                raise ValueError(f"Could not download {url}: {error}") from None
+    """Download ``url`` to ``target`` through a verified temporary file (see :func:`resolve`):
+    :func:`comorbid.io.write_atomic`, whose temporary file is dropped when the digest differs."""
+
+    def download(out) -> None:
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+        except OSError as error:  # URLError and HTTPError are OSErrors
+            raise ValueError(f"Could not download {url}: {error}") from None
         if digest.hexdigest() != sha256:
             raise ValueError(
                 f"Downloaded {url} has SHA-256 {digest.hexdigest()}, expected {sha256}; "
                 "the file was not kept"
             )
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+
+    write_atomic(target, download, binary=True)
 
 
 def _check(path: Path, sha256: str) -> None:

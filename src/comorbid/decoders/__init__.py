@@ -1,14 +1,15 @@
 """Bayes-optimal decoders: one trained distribution, the best label set for each metric.
 
-See ``docs/decoders.md``. One registry line per decoder (``DECODERS``, name -> factory); the
-exact rules per (metric, distribution type) are in :data:`comorbid.decoders.rules.RULES`.
+See ``docs/decoders.md``. One registry line per decoder (:data:`DECODERS`, name -> factory, in
+:mod:`comorbid.decoders.registry`); the exact rules per (metric, distribution type) are in
+:data:`comorbid.decoders.rules.RULES`.
 """
 
-from comorbid.decoders import mbr, rules, simple, thresholds  # noqa: F401  (registers the decoders)
-from comorbid.decoders.base import DECODERS, Decoder, get_decoder, parse_decoders
+from comorbid.decoders.base import Decoder
 from comorbid.decoders.costs import FunctionCost, IcdTreeCost, MatrixCost, SetCost, UtilityCost, cost_from_spec, read_cost_csv
 from comorbid.decoders.f_measure import gfm
 from comorbid.decoders.mbr import MBRDecoder, minimum_bayes_risk
+from comorbid.decoders.registry import DECODERS, decoders_help, get_decoder, parse_decoders
 from comorbid.decoders.rules import (
     RULES,
     HammingDecoder,
@@ -44,6 +45,7 @@ __all__ = [
     "UtilityCost",
     "best_f1_threshold",
     "cost_from_spec",
+    "decoders_help",
     "find_rule",
     "get_decoder",
     "gfm",

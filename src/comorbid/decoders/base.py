@@ -1,7 +1,7 @@
 """Decoders turn a joint label distribution into the label set that maximises an expected metric.
 
 A decoder is built from a spec string (``"hamming"``, ``"top-k=5"``, ``"mbr=icd-tree"``) by
-:func:`get_decoder`. Its life cycle, as :class:`comorbid.model.MultiLabelModel` drives it:
+:func:`comorbid.decoders.registry.get_decoder`. Its life cycle, as :class:`comorbid.model.MultiLabelModel` drives it:
 
 1. ``bind(label_names)``: decoders whose cost depends on what the labels are (an ICD tree
    distance, a cost file) read it here; the others ignore it.
@@ -10,16 +10,23 @@ A decoder is built from a spec string (``"hamming"``, ``"top-k=5"``, ``"mbr=icd-
    saved in the model's ``config.json`` and restored with ``load_state``.
 3. ``decode(dist) -> [B, M]`` (subclasses implement ``_decode``); ``is_exact(dist)`` says whether that result is Bayes-optimal for
    this distribution or an approximation (sampling, Monte Carlo marginals, a narrow beam).
+   Decoders that restrict a row to a shortlist of its labels (many labels, see
+   ``docs/decoders.md``) leave what they left out in ``last_info``
+   (:class:`comorbid.decoders.f_measure.ShortlistInfo`); ``decode_with_info`` returns both.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
 
 from comorbid.distributions.base import JointLabelDistribution
+
+#: Candidate labels per row of the decoders that are super-linear in M (``instance-f1``) when
+#: they are not given a ``shortlist``: they shortlist once a distribution has more labels.
+DEFAULT_SHORTLIST = 128
 
 
 class Decoder:
@@ -34,10 +41,13 @@ class Decoder:
     metric: str
     #: True for decoders that must be fitted on held-out predictions before decoding.
     needs_fitting: ClassVar[bool] = False
+    #: What the last ``decode`` left outside its shortlist (a ``ShortlistInfo``), or None when
+    #: it considered every label.
+    last_info: Any = None
 
     @property
     def spec(self) -> str:
-        """The string :func:`get_decoder` builds this decoder from."""
+        """The string :func:`comorbid.decoders.get_decoder` builds this decoder from."""
         return self.name
 
     def bind(self, label_names: Sequence[str]) -> "Decoder":
@@ -66,6 +76,7 @@ class Decoder:
         For a distribution conditioned on y != 0 (``dist.excludes_empty``: every true set has
         a label) every row is non-empty: a row the decoder leaves empty gets
         :meth:`best_nonempty` instead, the best non-empty set for the decoder's metric."""
+        self.last_info = None
         chosen = self._decode(dist)
         if dist.excludes_empty and dist.n_labels:
             empty = chosen.sum(-1) == 0
@@ -73,6 +84,11 @@ class Decoder:
                 with torch.no_grad():
                     chosen = torch.where(empty[:, None], self.best_nonempty(dist).to(chosen.dtype), chosen)
         return chosen
+
+    def decode_with_info(self, dist: JointLabelDistribution) -> tuple[torch.Tensor, Any]:
+        """:meth:`decode` and :attr:`last_info` (None when every label was considered)."""
+        chosen = self.decode(dist)
+        return chosen, self.last_info
 
     def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -97,43 +113,3 @@ class Decoder:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
-
-
-#: name -> factory(argument string or None) -> Decoder. One line per decoder.
-DECODERS: dict[str, Callable[[str | None], Decoder]] = {}
-
-
-def register(name: str, factory: Callable[[str | None], Decoder]) -> None:
-    DECODERS[name] = factory
-
-
-def get_decoder(spec: str | Decoder) -> Decoder:
-    """A decoder from its name, with an optional argument after ``=`` (``"top-k=5"``)."""
-    if isinstance(spec, Decoder):
-        return spec
-    name, _, argument = spec.partition("=")
-    name = name.strip()
-    if name not in DECODERS:
-        raise ValueError(f"Unknown decoder {name!r}; expected one of: {', '.join(sorted(DECODERS))}")
-    return DECODERS[name](argument.strip() or None)
-
-
-def parse_decoders(specs: str) -> list[str]:
-    """``"hamming,subset"`` -> ``["hamming", "subset"]``, each checked."""
-    names = [spec.strip() for spec in specs.split(",") if spec.strip()]
-    if not names:
-        raise ValueError("Expected at least one decoder name")
-    for name in names:
-        get_decoder(name)
-    return names
-
-
-def no_argument(cls: type[Decoder]) -> Callable[[str | None], Decoder]:
-    """The factory of a decoder that takes no ``=argument``."""
-
-    def factory(argument: str | None) -> Decoder:
-        if argument is not None:
-            raise ValueError(f"The {cls.name} decoder takes no argument, got {argument!r}")
-        return cls()
-
-    return factory

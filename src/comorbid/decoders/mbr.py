@@ -30,7 +30,7 @@ from typing import Sequence
 
 import torch
 
-from comorbid.decoders.base import Decoder, register
+from comorbid.decoders.base import Decoder
 from comorbid.decoders.costs import SetCost, cost_from_spec
 from comorbid.distributions.base import JointLabelDistribution, all_label_sets
 
@@ -211,10 +211,3 @@ class MBRDecoder(Decoder):
     def _decode(self, dist: JointLabelDistribution) -> torch.Tensor:
         return minimum_bayes_risk(dist, self.cost, self.n_samples, self.seed, self.enumerate_max_labels,
                                   self.max_candidates)
-
-
-def _mbr_factory(argument: str | None) -> Decoder:
-    return MBRDecoder(argument or "icd-tree")
-
-
-register("mbr", _mbr_factory)

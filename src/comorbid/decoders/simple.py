@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from comorbid.decoders.base import Decoder, register
+from comorbid.decoders.base import Decoder
 from comorbid.distributions.base import JointLabelDistribution
 
 
@@ -38,12 +38,3 @@ class TopKDecoder(Decoder):
         top = marginals.argsort(dim=-1, descending=True, stable=True)[:, :k]
         out = torch.zeros_like(marginals, dtype=torch.get_default_dtype())
         return out.scatter_(1, top, 1.0)
-
-
-def _top_k_factory(argument: str | None) -> Decoder:
-    if argument is None or not argument.isdigit():
-        raise ValueError(f"Expected the top-k decoder as 'top-k=K' with a whole number K, got {argument!r}")
-    return TopKDecoder(int(argument))
-
-
-register("top-k", _top_k_factory)

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from comorbid.decoders.base import Decoder, no_argument, register
+from comorbid.decoders.base import Decoder
 from comorbid.distributions.base import JointLabelDistribution
 
 #: The threshold when held-out data say nothing (no positives).
@@ -193,19 +193,3 @@ class MicroF1Decoder(ThresholdDecoder):
     def _label_thresholds(self, marginals, labels):
         self.fallback_labels_ = []
         return np.full(marginals.shape[1], self.global_threshold_)
-
-
-def _macro_factory(argument: str | None) -> Decoder:
-    if argument is None:
-        return MacroF1Decoder()
-    try:
-        fbr = float(argument)
-    except ValueError:
-        fbr = -1.0
-    if not 0.0 <= fbr < 1.0:
-        raise ValueError(f"Expected macro-f1 or macro-f1=FBR with 0 <= FBR < 1 (the SCutFBR bound), got {argument!r}")
-    return MacroF1Decoder(fbr=fbr)
-
-
-register("macro-f1", _macro_factory)
-register("micro-f1", no_argument(MicroF1Decoder))

@@ -154,8 +154,39 @@ def _log_tail_product(tail: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def best_top_k_set(marginals: torch.Tensor, metric: str, max_size: int = DEFAULT_MAX_SIZE,
                    max_nodes: int = DEFAULT_MAX_NODES) -> torch.Tensor:
     """The top-k set of largest expected ``metric`` (the smallest such ``k`` on ties), ``[B, M]``."""
+    return best_top_k_set_with_info(marginals, metric, max_size, max_nodes)[0]
+
+
+def best_top_k_set_with_info(marginals: torch.Tensor, metric: str, max_size: int = DEFAULT_MAX_SIZE,
+                             max_nodes: int = DEFAULT_MAX_NODES, nonempty: bool = False):
+    """:func:`best_top_k_set` and, when ``M > max_size``, a
+    :class:`~comorbid.decoders.f_measure.ShortlistInfo` (else None). ``nonempty``: the best
+    top-k set with k >= 1.
+
+    The loss bound: with ``K = max_size`` and ``m_out`` the marginal mass outside the top K,
+    a top-k set with k > K contains the top K, and its extra labels add at most
+    ``a_out / K`` to the Jaccard index and ``2 a_out / (K + 2)`` to F1 (``a_out`` of them
+    true), so ``E[u_k] <= E[u_K] + m_out / K`` (Jaccard) or ``+ 2 m_out / (K + 2)`` (F1).
+    It is stated for the quadrature's values, exact only while the node count suffices.
+    """
+    from comorbid.decoders.f_measure import EXACT_TOLERANCE, ShortlistInfo
+
     values, order = expected_utility_of_top_k(marginals, metric, max_size, max_nodes)
+    if nonempty and values.shape[1] > 1:
+        values[:, 0] = -torch.inf
     best_k = values.argmax(1)  # first maximum: the smallest k
-    take = torch.arange(marginals.shape[1], device=order.device)[None, :] < best_k[:, None]
+    m = marginals.shape[1]
+    take = torch.arange(m, device=order.device)[None, :] < best_k[:, None]
     out = torch.zeros(marginals.shape, dtype=torch.get_default_dtype(), device=marginals.device)
-    return out.scatter_(1, order, take.to(out.dtype))
+    out = out.scatter_(1, order, take.to(out.dtype))
+    if m <= max_size:
+        return out, None
+    size = values.shape[1] - 1
+    work = values.double()
+    outside = marginals.double().scatter(1, order[:, :size], 0.0).sum(-1)
+    extra = outside / size if metric == "jaccard" else 2.0 * outside / (size + 2.0)
+    loss_bound = (torch.maximum(work.max(1).values, work[:, -1] + extra) - work.gather(1, best_k[:, None])[:, 0]).clamp_min(0.0)
+    exact = (loss_bound <= EXACT_TOLERANCE) & (node_count(metric, m) <= max_nodes)
+    info = ShortlistInfo(order[:, :size], outside.to(marginals.dtype), torch.zeros_like(outside).to(marginals.dtype),
+                         loss_bound.to(marginals.dtype), exact)
+    return out, info

@@ -1,6 +1,6 @@
 """Joint label distributions p(y | x) over label sets y in {0,1}^M."""
 
-from comorbid.distributions.base import JointLabelDistribution, all_label_sets
+from comorbid.distributions.base import JointLabelDistribution, ShortlistCounts, all_label_sets
 from comorbid.distributions.chain import ChainBernoulli
 from comorbid.distributions.chain_ensemble import ChainEnsemble
 from comorbid.distributions.independent import IndependentBernoulli
@@ -16,5 +16,6 @@ __all__ = [
     "IsingLabels",
     "JointLabelDistribution",
     "LabelPowerset",
+    "ShortlistCounts",
     "all_label_sets",
 ]

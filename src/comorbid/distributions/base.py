@@ -10,6 +10,7 @@ beyond, for example).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch.distributions import Distribution, constraints
@@ -25,6 +26,21 @@ MAX_REJECTION_ROUNDS = 100
 METHODS = frozenset({"log_prob", "sample", "marginals", "mode", "count_marginals"})
 #: Bytes the working tensors of one chunk of Monte Carlo samples may take (samples x rows x labels).
 MC_CHUNK_BYTES = 256 * 2**20
+
+
+class ShortlistCounts(NamedTuple):
+    """What GFM needs on a shortlist of labels (see :meth:`JointLabelDistribution.shortlist_count_marginals`).
+
+    Attributes:
+        counts: ``[B, L, S+1]``, P(y_j = 1, |y| = s) for the shortlisted labels j, where
+            ``|y|`` counts every label, shortlisted or not; column 0 is zero.
+        sizes: ``[B, S+1]``, P(|y| = s).
+        size_tail: ``[B]``, P(|y| > S): the mass the truncation at S leaves out.
+    """
+
+    counts: torch.Tensor
+    sizes: torch.Tensor
+    size_tail: torch.Tensor
 
 
 def all_label_sets(n_labels: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -221,6 +237,59 @@ class JointLabelDistribution(Distribution):
         if self.n_labels <= self.enumerate_max_labels:
             return self._enumerated_count_marginals()
         return self._monte_carlo_count_marginals()
+
+    def shortlist_count_marginals(self, shortlist: torch.Tensor, max_size: int) -> ShortlistCounts:
+        """:meth:`count_marginals` for a few labels per row and sizes up to ``max_size``.
+
+        Args:
+            shortlist: ``[B, L]`` distinct label indices per row.
+            max_size: the largest size S kept (P(|y| > S) is returned as ``size_tail``).
+
+        Memory ``O(B (M + L S))``, never ``[B, M, M]``. Exact where ``count_marginals`` is
+        (``"count_marginals" in exact``): here by enumeration for small M, otherwise from the
+        same Monte Carlo draws as ``count_marginals`` (sizes count every sampled label);
+        subclasses with exact count marginals override it.
+        """
+        if self.n_labels <= self.enumerate_max_labels:
+            return self._gather_shortlist_counts(self.count_marginals(), self.size_distribution(), shortlist, max_size)
+        return self._monte_carlo_shortlist_counts(shortlist, max_size)
+
+    @staticmethod
+    def _gather_shortlist_counts(count_marginals, size_distribution, shortlist, max_size) -> ShortlistCounts:
+        """Shortlist counts from full ``[B, M, M+1]`` count marginals (small M only)."""
+        m1 = count_marginals.shape[-1]
+        counts = count_marginals.gather(1, shortlist[..., None].expand(-1, -1, m1))[..., : max_size + 1]
+        pad = max_size + 1 - counts.shape[-1]
+        counts = torch.nn.functional.pad(counts, (0, max(pad, 0)))
+        sizes = torch.nn.functional.pad(size_distribution[:, : max_size + 1], (0, max(pad, 0)))
+        return ShortlistCounts(counts, sizes, size_distribution[:, max_size + 1 :].sum(-1))
+
+    def _monte_carlo_shortlist_counts(self, shortlist: torch.Tensor, max_size: int,
+                                      nonempty: bool = False) -> ShortlistCounts:
+        """Shortlist counts from the ``n_mc_samples`` draws of :meth:`_mc_sample_chunks`:
+        each draw adds to ``[row, j, |y|]`` for its shortlisted labels j that are on, ``|y|``
+        counting all its labels (sizes above S go to ``size_tail``). Cached per shortlist."""
+        b, width = self.batch_size, max_size + 2  # the last column collects sizes > S
+        key = ("shortlist_counts", nonempty, max_size, tuple(shortlist.shape), hash(shortlist.cpu().numpy().tobytes()))
+
+        def compute():
+            length = shortlist.shape[1]
+            counts = torch.zeros(b * length * width, dtype=torch.float64)
+            sizes = torch.zeros(b * width, dtype=torch.float64)
+            rows = torch.arange(b)
+            for samples in self._mc_sample_chunks(nonempty):
+                samples = samples.cpu()
+                size = samples.sum(-1).round().long().clamp_max(max_size + 1)  # [c, B]
+                on = samples.gather(-1, shortlist.cpu().expand(samples.shape[0], -1, -1)).double()  # [c, B, L]
+                cell = (rows[:, None] * length + torch.arange(length)) * width  # [B, L]
+                counts.index_add_(0, (cell + size[..., None]).reshape(-1), on.reshape(-1))
+                sizes.index_add_(0, (rows * width + size).reshape(-1), torch.ones(size.numel(), dtype=torch.float64))
+            dtype, device = torch.get_default_dtype(), shortlist.device
+            counts = (counts / self.n_mc_samples).reshape(b, length, width).to(dtype).to(device)
+            sizes = (sizes / self.n_mc_samples).reshape(b, width).to(dtype).to(device)
+            return ShortlistCounts(counts[..., :-1], sizes[:, :-1], sizes[:, -1])
+
+        return self._mc_cached(key, compute)
 
     # ------------------------------------------------------------------ Monte Carlo (large M)
     def _mc_chunk(self, factor: int = 1) -> int:

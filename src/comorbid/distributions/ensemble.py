@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from comorbid.distributions.base import METHODS, JointLabelDistribution
+from comorbid.distributions.base import METHODS, JointLabelDistribution, ShortlistCounts
 from comorbid.distributions.noise import Noise, categorical
 
 
@@ -105,6 +105,10 @@ class UniformMixture(JointLabelDistribution):
 
     def count_marginals(self) -> torch.Tensor:
         return torch.stack([member.count_marginals() for member in self.members]).mean(0)
+
+    def shortlist_count_marginals(self, shortlist: torch.Tensor, max_size: int) -> ShortlistCounts:
+        parts = [member.shortlist_count_marginals(shortlist, max_size) for member in self.members]
+        return ShortlistCounts(*(torch.stack(field).mean(0) for field in zip(*parts)))
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         if self.n_labels <= self.enumerate_max_labels:

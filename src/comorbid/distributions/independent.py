@@ -6,7 +6,7 @@ import torch
 from torch.distributions import Bernoulli, Independent
 
 from comorbid.distributions import poisson_binomial
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs
+from comorbid.distributions.base import METHODS, JointLabelDistribution, ShortlistCounts, first_on_log_probs
 from comorbid.distributions.noise import Noise, categorical
 
 
@@ -80,3 +80,8 @@ class IndependentBernoulli(JointLabelDistribution):
 
     def size_distribution(self) -> torch.Tensor:
         return poisson_binomial.size_distribution(self.marginals().detach())
+
+    def shortlist_count_marginals(self, shortlist: torch.Tensor, max_size: int) -> ShortlistCounts:
+        """Exact: the shortlist's Poisson-binomial combined with the outside labels' (see
+        :func:`comorbid.distributions.poisson_binomial.shortlist_count_marginals`)."""
+        return ShortlistCounts(*poisson_binomial.shortlist_count_marginals(self.marginals().detach(), shortlist, max_size))

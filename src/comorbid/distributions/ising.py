@@ -39,6 +39,7 @@ from comorbid.distributions.base import (
     MAX_ENUMERATE_LABELS,
     METHODS,
     JointLabelDistribution,
+    ShortlistCounts,
     all_label_sets,
 )
 from comorbid.distributions.noise import Noise
@@ -352,6 +353,11 @@ class IsingLabels(JointLabelDistribution):
         if self.method == "mean-field":
             return poisson_binomial.count_marginals(self.mean_field())
         return self._gibbs_estimates()[2]
+
+    def shortlist_count_marginals(self, shortlist: torch.Tensor, max_size: int) -> ShortlistCounts:
+        if self.method == "mean-field":
+            return ShortlistCounts(*poisson_binomial.shortlist_count_marginals(self.mean_field(), shortlist, max_size))
+        return super().shortlist_count_marginals(shortlist, max_size)
 
     def size_distribution(self) -> torch.Tensor:
         if self.method == "mean-field":

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily
 
 from comorbid.distributions import poisson_binomial
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs
+from comorbid.distributions.base import METHODS, JointLabelDistribution, ShortlistCounts, first_on_log_probs
 from comorbid.distributions.noise import Noise, categorical
 
 
@@ -126,6 +126,18 @@ class BernoulliMixture(JointLabelDistribution):
     def count_marginals(self) -> torch.Tensor:
         per_component = poisson_binomial.count_marginals(torch.sigmoid(self.component_logits.detach()))
         return torch.einsum("bk,bkjs->bjs", self.mixing_probs.detach(), per_component)
+
+    def shortlist_count_marginals(self, shortlist: torch.Tensor, max_size: int) -> ShortlistCounts:
+        """Exact: the mixture of each component's shortlist counts (one component at a time,
+        so memory stays ``O(B (M + L S))``)."""
+        total = None
+        for k in range(self.n_components):
+            part = poisson_binomial.shortlist_count_marginals(
+                torch.sigmoid(self.component_logits[:, k].detach()), shortlist, max_size)
+            weight = self.mixing_probs.detach()[:, k]
+            part = [part[0] * weight[:, None, None], part[1] * weight[:, None], part[2] * weight]
+            total = part if total is None else [t + p for t, p in zip(total, part)]
+        return ShortlistCounts(*total)
 
     def size_distribution(self) -> torch.Tensor:
         per_component = poisson_binomial.size_distribution(torch.sigmoid(self.component_logits.detach()))

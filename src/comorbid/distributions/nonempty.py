@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from comorbid.distributions.base import JointLabelDistribution
+from comorbid.distributions.base import JointLabelDistribution, ShortlistCounts
 from comorbid.distributions.noise import Noise
 
 class NonEmpty(JointLabelDistribution):
@@ -91,6 +91,17 @@ class NonEmpty(JointLabelDistribution):
         if self.n_labels <= self.enumerate_max_labels:
             return self._enumerated_count_marginals()
         return self.base._monte_carlo_count_marginals(nonempty=True)
+
+    def shortlist_count_marginals(self, shortlist: torch.Tensor, max_size: int) -> ShortlistCounts:
+        if "count_marginals" in self.base.exact:
+            base = self.base.shortlist_count_marginals(shortlist, max_size)
+            scale = lambda x, extra: (x.log() - self.log_base_nonempty.reshape(-1, *extra)).exp().clamp_max(1.0)  # noqa: E731
+            sizes = scale(base.sizes, (1,))
+            sizes[:, 0] = 0.0
+            return ShortlistCounts(scale(base.counts, (1, 1)), sizes, scale(base.size_tail, ()))
+        if self.n_labels <= self.enumerate_max_labels:
+            return super().shortlist_count_marginals(shortlist, max_size)
+        return self.base._monte_carlo_shortlist_counts(shortlist, max_size, nonempty=True)
 
     def mode(self, beam_size: int | None = None) -> torch.Tensor:
         return self.base.nonempty_mode(beam_size)

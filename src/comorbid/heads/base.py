@@ -78,9 +78,11 @@ class Linear(nn.Linear):
 
 
 def log_odds(labels: np.ndarray, smoothing: float = 1.0) -> torch.Tensor:
-    """Smoothed log-odds of each label's frequency ``[M]``: a good initial bias."""
-    positives = labels.sum(0) + smoothing
-    negatives = labels.shape[0] - labels.sum(0) + smoothing
+    """Smoothed log-odds of each label's frequency ``[M]``: a good initial bias (``labels`` a
+    dense 0/1 array or a scipy sparse matrix)."""
+    counts = np.asarray(labels.sum(0), dtype=np.float64).ravel()
+    positives = counts + smoothing
+    negatives = labels.shape[0] - counts + smoothing
     return torch.as_tensor(np.log(positives / negatives), dtype=torch.get_default_dtype())
 
 

@@ -9,11 +9,13 @@ Set metrics (:mod:`comorbid.metrics.sets`): ``subset_accuracy``, ``hamming_loss`
 ``micro_f1``, ``macro_f1``, ``micro_precision``, ``micro_recall``, ``instance_f1``,
 ``jaccard``. Score metrics (:mod:`comorbid.metrics.ranking`): ``ranking_loss``, ``coverage``,
 ``label_ranking_average_precision``, ``precision_at_k``, ``recall_at_k``,
-``mean_average_precision``. All at once:
+``mean_average_precision``. Calibration of marginals (:mod:`comorbid.metrics.calibration`):
+``reliability`` (bins and expected calibration error). All at once:
 ``evaluate``. Per-row utilities for decoders: :mod:`comorbid.metrics.utility`.
 See ``docs/metrics.md`` for formulas and conventions.
 """
 
+from comorbid.metrics.calibration import Reliability, reliability
 from comorbid.metrics.evaluate import DEFAULT_KS, evaluate
 from comorbid.metrics.ranking import (
     coverage,
@@ -37,6 +39,7 @@ from comorbid.metrics.utility import UTILITIES, mean_utility, utility
 
 __all__ = [
     "DEFAULT_KS",
+    "Reliability",
     "UTILITIES",
     "coverage",
     "evaluate",
@@ -53,6 +56,7 @@ __all__ = [
     "precision_at_k",
     "ranking_loss",
     "recall_at_k",
+    "reliability",
     "subset_accuracy",
     "utility",
 ]

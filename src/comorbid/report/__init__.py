@@ -7,11 +7,11 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
-
+from comorbid.data.labels import align_columns, names_with_unknown
 from comorbid.io import write_atomic
 from comorbid.report.html import render_report
-from comorbid.report.stats import LabelScores, Reliability, error_pairs, per_label_scores, reliability
+from comorbid.metrics.calibration import Reliability, reliability
+from comorbid.report.stats import LabelScores, error_pairs, per_label_scores
 
 
 def model_report(model, dataset, decode: str = "hamming", bins: int = 10) -> str:
@@ -25,14 +25,10 @@ def model_report(model, dataset, decode: str = "hamming", bins: int = 10) -> str
 
     if dataset.n_labels == 0:
         raise ValueError(f"{dataset.name} has no labels: a report needs gold labels")
-    unknown = sorted(set(dataset.label_names) - set(model.label_names))
-    names = list(model.label_names) + unknown
+    names, _ = names_with_unknown(model.label_names, dataset.label_names)
     aligned = dataset.with_label_names(names)
-    predicted = model.predict(aligned, [decode])[decode]
-    probabilities = model.marginals(aligned)
-    if unknown:
-        predicted = np.pad(predicted, ((0, 0), (0, len(unknown))))
-        probabilities = np.pad(probabilities, ((0, 0), (0, len(unknown))))
+    predicted = align_columns(model.predict(aligned, [decode])[decode], model.label_names, names)
+    probabilities = align_columns(model.marginals(aligned), model.label_names, names)
     summary = evaluate_predictions(aligned.labels, {decode: predicted})[decode]
     title = f"comorbid report: {model.model_name} / {model.encoder_name} on {dataset.name} (decoder {decode})"
     return render_report(title, aligned.labels, predicted, probabilities, names, label_descriptions(names), summary,

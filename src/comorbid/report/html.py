@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from comorbid.report.plots import error_pairs_png, reliability_png
-from comorbid.report.stats import error_pairs, per_label_scores, reliability
+from comorbid.metrics.calibration import reliability
+from comorbid.report.stats import error_pairs, per_label_scores
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; max-width: 70em; }

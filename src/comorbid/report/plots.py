@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from comorbid.report.stats import Reliability
+from comorbid.metrics.calibration import Reliability
 
 
 def _figure(*args, **kwargs):
