@@ -7,7 +7,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-import comorbid.encoders.tfidf as tfidf_module
 import comorbid.heldout as heldout_module
 import comorbid.training as training_module
 from comorbid.data import MultiLabelDataset
@@ -52,19 +51,46 @@ def test_bag_of_words_features_stay_sparse_and_need_no_hidden_layer_for_few_code
     assert encoder.training_defaults() == ClinicalEncoder.train_defaults
 
 
-def test_hidden_auto_adds_a_layer_when_a_linear_head_would_be_too_large(monkeypatch):
+def test_max_weights_keeps_the_most_frequent_words_first(monkeypatch):
     data = text_dataset()
-    monkeypatch.setattr(tfidf_module, "MAX_LINEAR_WEIGHTS", 10)
-    encoder = TfidfEncoder().fit(data.inputs, data.labels)
-    assert encoder.hidden_layer is not None and encoder.output_dim == tfidf_module.AUTO_HIDDEN
-    h = encoder.eval()(encoder.featurize(data.inputs[:4]))
-    assert h.shape == (4, tfidf_module.AUTO_HIDDEN) and h.layout == torch.strided and (h >= 0).all()
-    assert encoder.training_defaults()["optimizer"] == "adam"
-    # an explicit width wins over "auto"; 0 or None means no layer
-    assert TfidfEncoder(hidden=16).fit(data.inputs, data.labels).output_dim == 16
-    assert TfidfEncoder(hidden=0).fit(data.inputs, data.labels).hidden_layer is None
+    full = ClinicalEncoder(min_df=1).fit(data.inputs, data.labels)
+    n_words = len(full.vectorizers["word"].vocabulary_)
+    assert "char" in full.vectorizers and full.input_dim > n_words
+    # a budget of 3 labels x (n_words + 5) weights: every word and the 5 most frequent char n-grams
+    capped = ClinicalEncoder(min_df=1, max_weights=3 * (n_words + 5)).fit(data.inputs, data.labels)
+    assert capped.vectorizers["word"].vocabulary_ == full.vectorizers["word"].vocabulary_
+    assert len(capped.vectorizers["char"].vocabulary_) == 5 and capped.input_dim == n_words + 5
+    # a budget below the words: the most frequent words only, no character n-grams
+    words = ClinicalEncoder(min_df=1, max_weights=3 * 4).fit(data.inputs, data.labels)
+    assert list(words.vectorizers) == ["word"] and words.input_dim == 4
+    assert words.featurize(data.inputs).shape == (len(data), 4)
+    # without labels (or with max_weights=None) nothing is cut
+    assert ClinicalEncoder(min_df=1, max_weights=12).fit(data.inputs).input_dim == full.input_dim
+    assert ClinicalEncoder(min_df=1, max_weights=None).fit(data.inputs, data.labels).input_dim == full.input_dim
+    assert words.training_defaults() == ClinicalEncoder.train_defaults
     with pytest.raises(ValueError, match="hidden"):
         TfidfEncoder(hidden=-3)
+    with pytest.raises(ValueError, match="max_weights"):
+        TfidfEncoder(max_weights=0)
+
+
+def test_a_capped_vocabulary_saves_and_loads_exactly(tmp_path):
+    data = text_dataset()
+    model = MultiLabelModel("chain", encoder_options={"min_df": 1, "max_weights": 3 * 8}).fit(data)
+    assert model.encoder.input_dim == 8 and list(model.encoder.vectorizers) == ["word"]
+    model.save(tmp_path / "m")
+    loaded = MultiLabelModel.load(tmp_path / "m")
+    assert list(loaded.encoder.vectorizers) == ["word"]
+    np.testing.assert_array_equal(loaded.marginals(data), model.marginals(data))
+
+
+def test_a_hidden_layer_gives_dense_features_and_trains_by_adam():
+    data = text_dataset()
+    encoder = TfidfEncoder(hidden=16).fit(data.inputs, data.labels)
+    h = encoder.eval()(encoder.featurize(data.inputs[:4]))
+    assert h.shape == (4, 16) and h.layout == torch.strided and (h >= 0).all()
+    assert encoder.training_defaults()["optimizer"] == "adam"
+    assert TfidfEncoder(hidden=0).fit(data.inputs, data.labels).hidden_layer is None
 
 
 def test_a_model_with_a_hidden_layer_trains_saves_and_loads_exactly(tmp_path):

@@ -45,13 +45,19 @@ class TfidfEncoder(Encoder):
             appended to the word features; over the preprocessed words without section tags
             when ``clinical``. ``None``: words only. Character n-grams match the variants of
             a medical word ("pyelectasis"/"pyelocaliectasis", "duplicated"/"duplication").
+        max_weights: the most weights (``features x labels``) a linear head over these features
+            may have; ``fit`` (given the labels) keeps the most frequent terms within that
+            budget, words before character n-grams. ``"auto"`` (the default):
+            :data:`MAX_LINEAR_WEIGHTS`, which CMC 2007 (45 codes) never reaches and which keeps
+            about 3,800 word features for CodiEsp's 2,194 codes; ``None``: no limit. A linear
+            head over 100,000 features and 10,000 codes would hold 10^9 weights (4 GB, and
+            L-BFGS keeps ~46 copies). Not applied with a hidden layer.
         hidden: width of a trainable hidden layer (sparse features -> ReLU(x E + c) -> dropout)
-            between the features and the head, or ``None`` for none (the head is then linear in
-            the features). ``"auto"`` (the default): none while a linear head would have at most
-            :data:`MAX_LINEAR_WEIGHTS` weights (``features x labels``), else
-            :data:`AUTO_HIDDEN`. A linear head over 100,000 features and 10,000 codes holds 10^9
-            weights (4 GB, 16 GB with Adam's state); the hidden layer holds ``features x
-            hidden + hidden x labels``, and a batch costs O(nnz x hidden) in the sparse layer.
+            between the features and the head, or ``None`` (the default) for none: the head is
+            then linear in the features. The layer holds ``features x hidden`` weights whatever
+            the number of codes, and a batch costs O(nnz x hidden); it trains by Adam. On
+            CodiEsp's inner split it ranked codes worse than the linear head on the most
+            frequent words (MAP 0.14 against 0.31: docs/training.md).
         dropout: dropout after the hidden layer.
     """
 
@@ -70,12 +76,15 @@ class TfidfEncoder(Encoder):
         sublinear_tf: bool = True,
         clinical: dict[str, Any] | None = None,
         char_ngram_range=None,
-        hidden: int | str | None = "auto",
+        max_weights: int | str | None = "auto",
+        hidden: int | None = None,
         dropout: float = 0.2,
     ):
-        if not (hidden is None or hidden == "auto" or (isinstance(hidden, int) and not isinstance(hidden, bool)
-                                                        and hidden >= 0)):
-            raise ValueError(f"Expected `hidden` to be 'auto', None or a width >= 0, got {hidden!r}")
+        if not (hidden is None or (isinstance(hidden, int) and not isinstance(hidden, bool) and hidden >= 0)):
+            raise ValueError(f"Expected `hidden` to be None or a width >= 0, got {hidden!r}")
+        if not (max_weights is None or max_weights == "auto"
+                or (isinstance(max_weights, int) and not isinstance(max_weights, bool) and max_weights >= 1)):
+            raise ValueError(f"Expected `max_weights` to be 'auto', None or an integer >= 1, got {max_weights!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"Expected 0 <= dropout < 1, got {dropout!r}")
         super().__init__(
@@ -83,7 +92,7 @@ class TfidfEncoder(Encoder):
             binary=binary, use_idf=use_idf, norm=norm, sublinear_tf=sublinear_tf,
             clinical=None if clinical is None else dict(clinical),
             char_ngram_range=None if char_ngram_range is None else list(char_ngram_range),
-            hidden=hidden or None, dropout=float(dropout),
+            max_weights=max_weights, hidden=hidden or None, dropout=float(dropout),
         )  # fmt: skip
         #: the hidden layer (weight ``[hidden, features]``), or None; built by fit / load
         self.hidden_layer: nn.Linear | None = None
@@ -101,7 +110,7 @@ class TfidfEncoder(Encoder):
     def _kinds(self) -> list[str]:
         return ["word"] + (["char"] if self.options["char_ngram_range"] is not None else [])
 
-    def _new_vectorizer(self, kind: str, vocabulary=None) -> TfidfVectorizer:
+    def _new_vectorizer(self, kind: str, vocabulary=None, max_features: int | None = None) -> TfidfVectorizer:
         options = self.options
         clinical = options["clinical"]
         if kind == "word":
@@ -117,7 +126,7 @@ class TfidfEncoder(Encoder):
                 text_options["preprocessor"] = partial(preprocess_note, **plain)
         return TfidfVectorizer(
             min_df=1 if vocabulary is not None else options["min_df"],
-            max_features=options["max_features"],
+            max_features=max_features or options["max_features"],
             binary=options["binary"],
             use_idf=options["use_idf"],
             norm=options["norm"],
@@ -128,17 +137,31 @@ class TfidfEncoder(Encoder):
         )
 
     def fit(self, inputs: list[str], labels: Any = None) -> "TfidfEncoder":
-        """Fit the vocabularies on ``inputs``; ``labels [N, M]`` (optional) tell ``hidden="auto"``
-        how many codes the head will score."""
+        """Fit the vocabularies on ``inputs``; ``labels [N, M]`` (optional) tell ``max_weights``
+        how many codes a linear head will score."""
         self.check_inputs(inputs)
         self.vectorizers = {kind: self._new_vectorizer(kind).fit(inputs) for kind in self._kinds()}
-        n_features = sum(len(v.vocabulary_) for v in self.vectorizers.values())
         hidden = self.options["hidden"]
-        if hidden == "auto":
-            n_labels = 0 if labels is None else np.shape(labels)[1]
-            hidden = AUTO_HIDDEN if n_features * n_labels > MAX_LINEAR_WEIGHTS else None
-        self._build(n_features, hidden)
+        budget = MAX_LINEAR_WEIGHTS if self.options["max_weights"] == "auto" else self.options["max_weights"]
+        n_labels = 0 if labels is None else np.shape(labels)[1]
+        if not hidden and budget is not None and n_labels:
+            self._keep_most_frequent(inputs, max(1, budget // n_labels))
+        self._build(sum(len(v.vocabulary_) for v in self.vectorizers.values()), hidden)
         return self
+
+    def _keep_most_frequent(self, inputs: list[str], n_features: int) -> None:
+        """Keep at most ``n_features`` terms: the most frequent words, then (if room is left)
+        the most frequent character n-grams, by refitting each vocabulary with a cap. A code
+        of the long tail is learned from a few notes, where frequent words carry it; the
+        character n-grams (spelling variants) are the first thing to give up."""
+        room = n_features
+        for kind in list(self.vectorizers):
+            size = len(self.vectorizers[kind].vocabulary_)
+            if room == 0:
+                del self.vectorizers[kind]
+            elif size > room:
+                self.vectorizers[kind] = self._new_vectorizer(kind, max_features=room).fit(inputs)
+            room -= min(room, size)
 
     def _build(self, n_features: int, hidden: int | None) -> None:
         self.input_dim = n_features
@@ -178,7 +201,7 @@ class TfidfEncoder(Encoder):
 
     def fitted_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"output_dim": self.output_dim, "input_dim": self.input_dim,
-                                 "hidden": self.resolved_hidden}
+                                 "hidden": self.resolved_hidden, "kinds": list(self.vectorizers)}
         for kind, vectorizer in self.vectorizers.items():
             prefix = "" if kind == "word" else f"{kind}_"
             state[f"{prefix}vocabulary"] = {term: int(index) for term, index in vectorizer.vocabulary_.items()}
@@ -194,7 +217,7 @@ class TfidfEncoder(Encoder):
             raise ValueError(f"Expected output_dim {self.output_dim} (hidden {state.get('hidden')}, "
                              f"{n_features} features), got {state['output_dim']}")
         self.vectorizers = {}
-        for kind in self._kinds():
+        for kind in state.get("kinds", self._kinds()):
             prefix = "" if kind == "word" else f"{kind}_"
             # Fitting with a fixed vocabulary learns nothing from the text; it only marks the
             # vectoriser fitted (sklearn refuses to transform otherwise).
@@ -208,12 +231,10 @@ class TfidfEncoder(Encoder):
             raise ValueError(f"Expected input_dim {width} (the vocabulary size), got {self.input_dim!r}")
 
 
-#: ``hidden="auto"``: the largest linear head (features x labels weights) trained without a
-#: hidden layer. 2^25 weights are 128 MB (L-BFGS keeps ~40 copies); CMC 2007 (45 codes) stays
-#: far below it, CodiEsp (2,194 codes, ~75,000 features) is far above.
-MAX_LINEAR_WEIGHTS = 1 << 25
-#: ``hidden="auto"``: the width of the hidden layer when one is needed.
-AUTO_HIDDEN = 512
+#: ``max_weights="auto"``: the most weights of a linear head over the features (features x
+#: labels). 2^23 weights are 32 MB; L-BFGS keeps ~46 copies (1.5 GB), under
+#: ``comorbid.training.LBFGS_MAX_BYTES``. CMC 2007 (45 codes, ~60,000 features) stays below it.
+MAX_LINEAR_WEIGHTS = 1 << 23
 #: How the encoder with a hidden layer trains: Adam on mini-batches with early stopping on a
 #: validation split (the objective is no longer convex, and full-batch L-BFGS would keep
 #: dozens of copies of the weights); dropout regularises, so no weight penalty.
@@ -250,10 +271,11 @@ class ClinicalEncoder(TfidfEncoder):
         sublinear_tf: bool = False,
         clinical: dict[str, Any] | None = None,
         char_ngram_range=(5, 6),
-        hidden: int | str | None = "auto",
+        max_weights: int | str | None = "auto",
+        hidden: int | None = None,
         dropout: float = 0.2,
     ):
         super().__init__(
             ngram_range, min_df, max_features, analyzer, binary, use_idf, norm, sublinear_tf,
-            CLINICAL_TEXT if clinical is None else clinical, char_ngram_range, hidden, dropout,
+            CLINICAL_TEXT if clinical is None else clinical, char_ngram_range, max_weights, hidden, dropout,
         )  # fmt: skip
