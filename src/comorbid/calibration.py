@@ -95,6 +95,8 @@ def fit_temperature(heldout: HeldOut, dataset: MultiLabelDataset) -> Calibration
     log_temperature = float(result.x) if result.fun < before else 0.0
     after = nll(log_temperature)  # leaves every fold model at the fitted temperature
     for model, rows in heldout.folds:
-        heldout.marginals[rows] = model.marginals(dataset.subset(rows))
+        # heldout.marginals holds the held-out rows only, in the dataset's order
+        positions = rows if heldout.rows is None else np.searchsorted(heldout.rows, rows)
+        heldout.marginals[positions] = model.marginals(dataset.subset(rows))
     ece_after = reliability(heldout.labels, np.clip(heldout.marginals, 0.0, 1.0)).ece
     return Calibration(math.exp(log_temperature), before, after, ece_before, ece_after, n)

@@ -9,6 +9,13 @@ single validation split this costs ``n_folds`` extra trainings (each on ``(n_fol
 the rows) but uses every row for tuning, which matters for rare labels. It is cross-validation
 inside the training set only: in ``cv`` the outer test fold is never seen.
 
+At scale the stage would multiply training time by up to ``1 + n_folds (n_folds - 1) / n_folds``
+(3 for 3 folds). So only small problems get every fold: with more than
+:data:`ALL_FOLDS_MAX_CELLS` label cells (rows x labels; CMC 2007 has 44,000, CodiEsp 1.6
+million, MIMIC-size data hundreds of millions) one fold is held out and the others train one
+model, which costs one extra training on ``(n_folds-1)/n_folds`` of the rows and tunes on
+``1/n_folds`` of them (still thousands of rows at that size).
+
 The stage is generic: :func:`held_out_predictions` takes a function that trains a model on a
 dataset, and returns the fold models with the rows each held out, so later stages (temperature
 scaling) can recompute the held-out distributions.
@@ -27,6 +34,8 @@ from comorbid.data.splits import kfold_indices
 #: Folds of the held-out stage, and the fewest rows it needs (fewer: no held-out stage).
 DEFAULT_FOLDS = 3
 MIN_ROWS = 6
+#: Above this many label cells (rows x labels) the stage holds out one fold instead of all.
+ALL_FOLDS_MAX_CELLS = 1_000_000
 
 
 @dataclass
@@ -34,15 +43,17 @@ class HeldOut:
     """Held-out predictions for the rows of a dataset.
 
     Attributes:
-        marginals: ``[N, M]`` P(y_j = 1 | x) from a model that did not train on that row
-            (rows in the dataset's order).
-        labels: ``[N, M]`` the true labels.
+        marginals: ``[n, M]`` P(y_j = 1 | x) from a model that did not train on that row, for
+            the ``n`` held-out rows ``rows`` (every row of the dataset, in its order, when
+            every fold was held out).
+        labels: ``[n, M]`` the true labels of those rows.
         folds: ``(model, rows)`` pairs: each model and the row indices ``[n_k]`` it held out.
     """
 
     marginals: np.ndarray
     labels: np.ndarray
     folds: list[tuple[Any, np.ndarray]] = field(default_factory=list)
+    rows: np.ndarray | None = None
 
 
 def held_out_predictions(
@@ -61,7 +72,8 @@ def held_out_predictions(
         seed: seeds the fold assignment (the same seed, the same folds).
 
     Returns:
-        A :class:`HeldOut`, or ``None`` when the dataset has fewer than ``MIN_ROWS`` rows.
+        A :class:`HeldOut`, or ``None`` when the dataset has fewer than ``MIN_ROWS`` rows. With
+        more than :data:`ALL_FOLDS_MAX_CELLS` label cells only the first fold is held out.
     """
     if n_folds < 2:
         raise ValueError(f"Expected at least 2 held-out folds, got {n_folds}")
@@ -69,10 +81,16 @@ def held_out_predictions(
     if n < MIN_ROWS:
         return None
     n_folds = min(n_folds, n // 2)
-    marginals = np.zeros(dataset.labels.shape, dtype=np.float64)
-    folds = []
-    for index, (train_rows, heldout_rows) in enumerate(kfold_indices(dataset.labels, n_folds, seed), start=1):
-        model = train(dataset.subset(train_rows), f"  held-out {index}/{n_folds}")
-        marginals[heldout_rows] = model.marginals(dataset.subset(heldout_rows))
-        folds.append((model, heldout_rows))
-    return HeldOut(marginals, np.asarray(dataset.labels).copy(), folds)
+    splits = kfold_indices(dataset.labels, n_folds, seed)
+    if dataset.labels.size > ALL_FOLDS_MAX_CELLS:
+        splits = splits[:1]
+    parts, folds = [], []
+    for index, (train_rows, heldout_rows) in enumerate(splits, start=1):
+        model = train(dataset.subset(train_rows), f"  held-out {index}/{len(splits)}")
+        parts.append(model.marginals(dataset.subset(heldout_rows)))
+        folds.append((model, np.asarray(heldout_rows)))
+    rows = np.concatenate([heldout for _, heldout in folds])
+    order = np.argsort(rows, kind="stable")  # the dataset's row order
+    marginals = np.concatenate(parts).astype(np.float64)[order]
+    rows = rows[order]
+    return HeldOut(marginals, np.asarray(dataset.labels)[rows].copy(), folds, rows)

@@ -129,10 +129,14 @@ class MultiLabelModel:
                                self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds,
                                ensemble=self.ensemble)
 
-    def _train_config(self, encoder: str) -> TrainConfig:
+    def _train_config(self, encoder) -> TrainConfig:
+        """The TrainConfig: ``train`` itself, or its fields on top of ``encoder``'s defaults
+        (an encoder name: its class's; a fitted encoder: its ``training_defaults()``)."""
         if isinstance(self.train, TrainConfig):
             return self.train
-        return train_config_for(encoder, **(self.train or {}))
+        if isinstance(encoder, str):
+            return train_config_for(encoder, **(self.train or {}))
+        return TrainConfig(**{**encoder.training_defaults(), **(self.train or {})})
 
     def fit(self, dataset: MultiLabelDataset, progress: Progress | None = None, description: str = "training",
             decoders: Sequence[str | Decoder] = ()):
@@ -147,8 +151,6 @@ class MultiLabelModel:
         tuned = [get_decoder(spec) for spec in decoders]
         tuned = [decoder.bind(list(dataset.label_names)) for decoder in tuned if decoder.needs_fitting]
         encoder_cls = get_encoder(self.encoder_name, dataset.is_text)
-        self.train_config = self._train_config(encoder_cls.name)
-        torch.manual_seed(self.train_config.seed)  # initial weights of encoder and head
         head_cls = get_head(self.model_name)
         if encoder_cls.per_label and not head_cls.accepts_per_label:
             takes = sorted(name for name, head in HEADS.items() if head.accepts_per_label)
@@ -156,10 +158,35 @@ class MultiLabelModel:
                 f"The {encoder_cls.name} encoder gives per-label features [B, M, d], which the "
                 f"{head_cls.name} model does not take; use one of: {', '.join(takes)}"
             )
+        seed = self._train_config(encoder_cls.name).seed
+        # Initial weights come from the training seed, drawn from a forked generator so that
+        # fitting a model leaves the caller's global random state as it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._fit_main(dataset, encoder_cls, head_cls, progress, description)
+        self.decoder_states = {}
+        self.calibration = {}
+        if tuned or self.calibrate:
+            heldout = self.held_out(dataset, progress, description)
+            if self.calibrate and heldout is not None:
+                from comorbid.calibration import fit_temperature
+
+                calibration = fit_temperature(heldout, dataset)
+                self.head.temperature = calibration.temperature
+                self.calibration = calibration.to_dict()
+            if tuned:
+                self.fit_decoders(tuned, heldout)
+        return self
+
+    def _fit_main(self, dataset: MultiLabelDataset, encoder_cls, head_cls, progress, description) -> None:
+        """Fit the encoder's preprocessing, then train the head (and the encoder's network)."""
         self.encoder = _build(encoder_cls, "encoder", **self.encoder_options)
         self.encoder.progress = progress
         self.encoder.fit(dataset.inputs, dataset.labels)
         self.encoder_name = encoder_cls.name
+        # The fitted encoder knows how it trains best (e.g. a bag of words that needed a
+        # hidden layer for many codes trains by Adam); the user's settings go on top.
+        self.train_config = self._train_config(self.encoder)
         features = self.encoder.featurize(dataset.inputs)
         self.encoder.progress = None
         self.label_names = list(dataset.label_names)
@@ -175,19 +202,6 @@ class MultiLabelModel:
             self.head.prepare(dataset.labels, self.label_names)
             self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress,
                                description)
-        self.decoder_states = {}
-        self.calibration = {}
-        if tuned or self.calibrate:
-            heldout = self.held_out(dataset, progress, description)
-            if self.calibrate and heldout is not None:
-                from comorbid.calibration import fit_temperature
-
-                calibration = fit_temperature(heldout, dataset)
-                self.head.temperature = calibration.temperature
-                self.calibration = calibration.to_dict()
-            if tuned:
-                self.fit_decoders(tuned, heldout)
-        return self
 
     def _fit_bagged(self, features: torch.Tensor, dataset: MultiLabelDataset, progress, description) -> dict:
         """Train each member of the bagged head on its own bootstrap sample (the encoder is fixed)."""

@@ -24,7 +24,8 @@ class TrainConfig:
         optimizer: ``"lbfgs"`` (full batch, to convergence: best for a fixed featurisation such
             as TF-IDF, where the objective is smooth and small), ``"adam"`` (mini-batches with
             early stopping: for trainable encoders), or ``"auto"`` (L-BFGS when the encoder has
-            no trainable parameters, Adam otherwise).
+            no trainable parameters and L-BFGS's state fits :data:`LBFGS_MAX_BYTES`, Adam
+            otherwise).
         max_iterations: L-BFGS iterations at most.
         epochs: passes over the training rows at most (Adam).
         batch_size: rows per step.
@@ -104,9 +105,29 @@ def row_weights(labels: np.ndarray, balance: str = "sqrt") -> np.ndarray | None:
     return weights / weights.mean()
 
 
-def _label_dtype(features: torch.Tensor) -> torch.dtype:
-    """Labels as floats like the features, or the default float when the features are token ids."""
-    return features.dtype if features.is_floating_point() else torch.get_default_dtype()
+def _label_dtype(features) -> torch.dtype:
+    """Labels as floats like the features, or the default float when the features are token ids
+    or a scipy sparse matrix (which the encoder turns into the default float type)."""
+    if isinstance(features, torch.Tensor) and features.is_floating_point():
+        return features.dtype
+    return torch.get_default_dtype()
+
+
+def _n_rows(features) -> int:
+    return features.shape[0]
+
+
+def _labels(labels: np.ndarray, rows, dtype: torch.dtype) -> torch.Tensor:
+    """Rows ``rows`` of the 0/1 label matrix as floats: converted one batch at a time, so that
+    training never holds an [N, M] float copy (1 GB at N = 50,000 and M = 5,000)."""
+    return torch.as_tensor(np.asarray(labels[rows]), dtype=dtype)
+
+
+#: ``optimizer="auto"`` uses full-batch L-BFGS (for encoders without trainable parameters) only
+#: while its state fits in this many bytes: it keeps ``2 x history`` copies of the parameters
+#: plus a few for the line search. Larger problems train by Adam on mini-batches.
+LBFGS_MAX_BYTES = 2 << 30
+LBFGS_HISTORY = 20
 
 
 def _penalty(modules: list[torch.nn.Module], config: "TrainConfig") -> torch.Tensor:
@@ -125,15 +146,19 @@ def _penalty(modules: list[torch.nn.Module], config: "TrainConfig") -> torch.Ten
     return total
 
 
-def _epoch(encoder, head, optimizer, features, labels, config, generator, weights=None) -> float:
+def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_used, weights=None) -> float:
+    """One pass of mini-batch steps over ``rows_used`` (indices into ``features``/``labels``)."""
     encoder.train()
     head.train()
-    order = torch.randperm(len(labels), generator=generator)
+    dtype = _label_dtype(features)
+    order = rows_used[torch.randperm(len(rows_used), generator=generator).numpy()]
     total = 0.0
     for start in range(0, len(order), config.batch_size):
         rows = order[start : start + config.batch_size]
-        loss = head.nll(encoder(features[rows]), labels[rows], None if weights is None else weights[rows])
-        objective = loss + config.weight_decay * _penalty([encoder, head], config) * len(rows) / len(labels)
+        loss = head.nll(encoder(features[rows]), _labels(labels, rows, dtype), None if weights is None else weights[rows])
+        objective = loss
+        if config.weight_decay:
+            objective = loss + config.weight_decay * _penalty([encoder, head], config) * len(rows) / len(order)
         optimizer.zero_grad()
         objective.backward()
         optimizer.step()
@@ -142,14 +167,21 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator, weight
 
 
 @torch.no_grad()
-def evaluate_nll(encoder: Encoder, head: Head, features: torch.Tensor, labels: torch.Tensor, batch_size=512) -> float:
+def evaluate_nll(encoder: Encoder, head: Head, features, labels, batch_size=512) -> float:
+    """Mean NLL of rows ``[N]`` (``features`` a tensor or a scipy matrix, ``labels`` 0/1)."""
     encoder.eval()
     head.eval()
     total = 0.0
-    for start in range(0, len(labels), batch_size):
-        rows = slice(start, start + batch_size)
-        total += head.nll(encoder(features[rows]), labels[rows]).item() * len(labels[rows])
-    return total / max(len(labels), 1)
+    n = _n_rows(features)
+    for start in range(0, n, batch_size):
+        rows = np.arange(start, min(start + batch_size, n))
+        y = _labels(labels, rows, _label_dtype(features))
+        total += head.nll(encoder(features[rows]), y).item() * len(rows)
+    return total / max(n, 1)
+
+
+def _parameter_count(*modules: torch.nn.Module) -> int:
+    return sum(parameter.numel() for module in modules for parameter in module.parameters())
 
 
 def fit(
@@ -173,17 +205,19 @@ def fit(
     if weights is not None:
         weights = torch.as_tensor(weights, dtype=_label_dtype(features))
     trainable_encoder = any(True for _ in encoder.parameters())
-    if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder):
+    lbfgs_bytes = _parameter_count(encoder, head) * 4 * (2 * LBFGS_HISTORY + 6)
+    if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder
+                                       and lbfgs_bytes <= LBFGS_MAX_BYTES):
         return fit_lbfgs(encoder, head, features, labels, config, progress, description, weights)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    y = torch.as_tensor(labels, dtype=_label_dtype(features))
     initial = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
     use_validation = config.validation_fraction > 0 and len(labels) >= 10
     if use_validation:
         train_rows, validation_rows = train_validation_split(labels, config.validation_fraction, seed=config.seed)
     else:
         train_rows, validation_rows = np.arange(len(labels)), np.arange(0)
+    train_rows, validation_rows = np.asarray(train_rows), np.asarray(validation_rows)
     history: dict[str, Any] = {"train_loss": [], "validation_loss": []}
     task = None
     if progress is not None:
@@ -192,12 +226,11 @@ def fit(
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=config.learning_rate)
     best = (math.inf, 0, None)
     for epoch in range(1, config.epochs + 1):
-        train_weights = None if weights is None else weights[train_rows]
         history["train_loss"].append(
-            _epoch(encoder, head, optimizer, features[train_rows], y[train_rows], config, generator, train_weights))
+            _epoch(encoder, head, optimizer, features, labels, config, generator, train_rows, weights))
         status = f"loss {history['train_loss'][-1]:.4f}"
         if use_validation:
-            loss = evaluate_nll(encoder, head, features[validation_rows], y[validation_rows])
+            loss = evaluate_nll(encoder, head, features[validation_rows], labels[validation_rows])
             history["validation_loss"].append(loss)
             status += f" val {loss:.4f}"
             if loss < best[0] - 1e-6:
@@ -217,7 +250,7 @@ def fit(
         if progress is not None:
             progress.update(task, completed=0, total=history["best_epoch"], status="refit on all rows")
         for _ in range(history["best_epoch"]):
-            _epoch(encoder, head, optimizer, features, y, config, generator, weights)
+            _epoch(encoder, head, optimizer, features, labels, config, generator, np.arange(len(labels)), weights)
             if progress is not None:
                 progress.update(task, advance=1)
     elif use_validation:

@@ -14,8 +14,11 @@ vector per label, ``h [B, M, d]``; ``fit`` then receives the training labels ``[
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -35,6 +38,11 @@ class Encoder(nn.Module):
         self.output_dim = 0
         #: A rich Progress that ``MultiLabelModel.fit`` lends for long featurisations (not saved).
         self.progress = None
+
+    def training_defaults(self) -> dict[str, Any]:
+        """TrainConfig fields for this (fitted) encoder: ``train_defaults``, unless the fitted
+        configuration calls for others (a bag of words with a hidden layer trains by Adam)."""
+        return dict(self.train_defaults)
 
     def fit(self, inputs: Any, labels: Any = None) -> "Encoder":  # pragma: no cover - abstract
         """Fit the preprocessing on the training ``inputs``; ``labels [N, M]`` (optional, used
@@ -69,3 +77,18 @@ class Encoder(nn.Module):
             want = "texts" if self.reads_text else "a feature matrix"
             got = "texts" if is_text else "a feature matrix"
             raise ValueError(f"The {self.name} encoder reads {want}, but the data holds {got}")
+
+
+def to_torch(features: Any) -> torch.Tensor:
+    """Features as a tensor: a scipy sparse matrix ``[B, d]`` becomes a sparse CSR tensor of the
+    default float type (sharing nothing with the matrix), anything else passes through."""
+    if not sp.issparse(features):
+        return features
+    csr = features.tocsr()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(csr.indptr.astype(np.int64)), torch.from_numpy(csr.indices.astype(np.int64)),
+            torch.from_numpy(csr.data.astype(np.float32)).to(torch.get_default_dtype()), size=csr.shape,
+            check_invariants=False,
+        )

@@ -64,6 +64,19 @@ class Head(nn.Module):
         return {"name": self.name, "input_dim": self.input_dim, "n_labels": self.n_labels, "options": self.options}
 
 
+class Linear(nn.Linear):
+    """``nn.Linear`` that also takes sparse CSR features ``[B, d]`` (the bag-of-words encoders
+    without a hidden layer give those): ``x W^T + b`` by a sparse-dense product, so a batch
+    costs O(nnz x out) instead of O(B x d x out), and the weights' gradient comes out dense as
+    usual. The state dict is ``nn.Linear``'s (weight ``[out, d]``, bias ``[out]``)."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.layout == torch.strided:
+            return super().forward(h)
+        out = torch.sparse.mm(h, self.weight.t())
+        return out if self.bias is None else out + self.bias
+
+
 def log_odds(labels: np.ndarray, smoothing: float = 1.0) -> torch.Tensor:
     """Smoothed log-odds of each label's frequency ``[M]``: a good initial bias (``labels`` a
     dense 0/1 array or a scipy sparse matrix)."""

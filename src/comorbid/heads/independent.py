@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.independent import IndependentBernoulli
-from comorbid.heads.base import Head, label_logits, log_odds
+from comorbid.heads.base import Head, Linear, label_logits, log_odds
 
 
 def label_structure_options(loss: str, options: dict[str, Any], label_names: list[str]) -> dict[str, Any]:
@@ -55,7 +55,7 @@ class IndependentHead(Head):
 
     def __init__(self, input_dim: int, n_labels: int, loss: str | None = None, loss_options: dict | None = None):
         super().__init__(input_dim, n_labels, loss=loss, loss_options=loss_options or {})
-        self.linear = nn.Linear(input_dim, n_labels)
+        self.linear = Linear(input_dim, n_labels)
         nn.init.zeros_(self.linear.weight)
         if loss is not None:
             from comorbid.losses import LOSSES  # fail early on an unknown name

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.ising import DEFAULT_MAX_EXACT_LABELS, IsingLabels
-from comorbid.heads.base import Head, label_logits, log_odds
+from comorbid.heads.base import Head, Linear, label_logits, log_odds
 
 OBJECTIVES = ("auto", "likelihood", "pseudo-likelihood")
 
@@ -42,7 +42,7 @@ class IsingHead(Head):
             raise ValueError(
                 f"The exact likelihood needs n_labels <= max_exact_labels ({max_exact_labels}), got {n_labels}"
             )
-        self.linear = nn.Linear(input_dim, n_labels)
+        self.linear = Linear(input_dim, n_labels)
         nn.init.zeros_(self.linear.weight)
         self.couplings = nn.Parameter(torch.zeros(n_labels, n_labels))
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.mixture import BernoulliMixture
-from comorbid.heads.base import Head
+from comorbid.heads.base import Head, Linear
 
 SLOPES = ("shared", "separate")
 
@@ -72,9 +72,9 @@ class MixtureHead(Head):
             raise ValueError(f"Expected n_components >= 1, got {n_components}")
         if slopes not in SLOPES:
             raise ValueError(f"Expected `slopes` in {SLOPES}, got {slopes!r}")
-        self.gating = nn.Linear(input_dim, n_components)
+        self.gating = Linear(input_dim, n_components)
         width = n_labels if slopes == "shared" else n_components * n_labels
-        self.components = nn.Linear(input_dim, width, bias=False)
+        self.components = Linear(input_dim, width, bias=False)
         for layer in (self.gating, self.components):
             nn.init.zeros_(layer.weight)
         nn.init.zeros_(self.gating.bias)

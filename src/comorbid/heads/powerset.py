@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from comorbid.distributions.powerset import LabelPowerset
-from comorbid.heads.base import Head
+from comorbid.heads.base import Head, Linear
 
 
 class PowersetHead(Head):
@@ -34,7 +34,7 @@ class PowersetHead(Head):
         self.options["n_sets"] = n_sets or None
         # Before prepare() the layer is a placeholder (forward refuses to run): one output
         # rather than zero, which torch warns about.
-        self.linear = nn.Linear(self.input_dim, max(n_sets, 1))
+        self.linear = Linear(self.input_dim, max(n_sets, 1))
         nn.init.zeros_(self.linear.weight)
         self.register_buffer("label_sets", torch.zeros(n_sets, self.n_labels))
 
