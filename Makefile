@@ -12,7 +12,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 # One thread for every library in every benchmark (recorded in the results).
 BENCH_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-scale clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,12 @@ bench: $(BENCH_STAMP)
 	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.compare
 	$(BENCH_ENV) $(BENCH_PY) -m benchmarks.bench_decoders
 	$(BENCH_ENV) $(BENCH_PY) benchmarks/bench_losses.py --batch-size 256 --labels 50 1000 10000 --repeats 3 --threads 1
+
+# Training time, prediction speed, peak memory and accuracy at M x N = {1,000, 5,000} codes x
+# {20,000, 50,000} synthetic notes (benchmarks/README.md, "Scale"); subsets with
+# `$(BENCH_PY) -m benchmarks.bench_scale --sizes 1000x20000 --methods 'sklearn*'`.
+bench-scale: $(BENCH_STAMP)
+	$(BENCH_ENV) NUMBA_NUM_THREADS=1 $(BENCH_PY) -m benchmarks.bench_scale
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .hypothesis build src/*.egg-info

@@ -15,6 +15,7 @@ from comorbid.data.synthetic import (
     dependent_label_problem,
     expected_subset_accuracy,
     synthetic_coding_set,
+    synthetic_icd10_set,
 )
 from comorbid.data.tabular import read_csv, read_jsonl
 
@@ -36,5 +37,6 @@ __all__ = [
     "read_mulan_labels",
     "resolve",
     "synthetic_coding_set",
+    "synthetic_icd10_set",
     "train_validation_split",
 ]

@@ -354,3 +354,405 @@ def expected_subset_accuracy(true_set_probs: np.ndarray, predictions: np.ndarray
             f"{true_set_probs.shape}, got {predictions.shape}"
         )
     return float(true_set_probs[np.arange(n), set_index(predictions)].mean())
+
+
+# ---------------------------------------------------------------------------------------------
+# A large synthetic ICD-10-CM coding set (scale benchmarks)
+
+#: Most codes :func:`synthetic_icd10_set` assigns to one note, and most words of a code's
+#: description in a note: together they bound the words of a note's code mentions (below
+#: 1,500 words).
+MAX_CODES_PER_NOTE = 20
+MAX_DESCRIPTION_WORDS = 20
+_MAX_NEGATED_PER_NOTE = 5
+
+# Light paraphrase of descriptions: a clinician's words for the coder's (lowercase phrases;
+# "" drops the word).
+_SYNONYMS = {
+    "unspecified": "",
+    "malignant neoplasm": "cancer",
+    "neoplasm": "tumor",
+    "diabetes mellitus": "diabetes",
+    "essential (primary) hypertension": "hypertension",
+    "hypertension": "high blood pressure",
+    "myocardial infarction": "heart attack",
+    "chronic kidney disease": "CKD",
+    "chronic obstructive pulmonary disease": "COPD",
+    "without": "w/o",
+    "with": "w/",
+    "left": "L",
+    "right": "R",
+    "disorder": "disease",
+    "infection": "infx",
+    "fracture": "fx",
+    "initial encounter": "initial visit",
+    "subsequent encounter": "follow-up visit",
+    "other": "",
+    "acute": "new",
+    "abdominal": "abd",
+    "history": "hx",
+}
+_MENTIONS = (
+    "Assessment: {}.",
+    "Patient has {}.",
+    "Diagnosed with {}.",
+    "Findings consistent with {}.",
+    "Known {}, stable on current regimen.",
+    "Continues to be treated for {}.",
+    "Problem list includes {}.",
+    "Workup confirmed {}.",
+)
+_NEGATED = ("No evidence of {}.", "Denies {}.", "Negative for {}.", "No signs of {}.", "Ruled out {}.")
+_FILLERS = (
+    "Vital signs were reviewed and are within normal limits.",
+    "The patient is alert and oriented and in no acute distress.",
+    "Medications were reconciled with the patient and the pharmacy.",
+    "Labs drawn this morning were reviewed with the team.",
+    "The patient tolerated the diet without nausea or vomiting.",
+    "Will follow up in clinic in two weeks.",
+    "Discussed the plan of care with the patient and family, who agree with it.",
+    "Physical therapy evaluated the patient and recommends home exercises.",
+    "Pain is controlled on the current regimen.",
+    "Skin is warm and dry.",
+    "Heart has a regular rate and rhythm.",
+    "Lungs are clear to auscultation bilaterally.",
+    "Abdomen is soft and nontender.",
+    "Extremities show no edema.",
+    "Neurologic examination is nonfocal.",
+    "The patient ambulates independently with a steady gait.",
+    "Social work was consulted for discharge planning.",
+    "Code status was confirmed as full code.",
+    "Return precautions were reviewed in detail.",
+    "The patient slept well overnight.",
+    "Intake and output were recorded by nursing.",
+    "Imaging from the prior admission was compared.",
+    "The case was discussed at the multidisciplinary meeting this afternoon.",
+    "Allergies were reviewed and are unchanged.",
+    "The patient lives at home with a spouse and is independent in daily activities.",
+    "Nutrition recommends continuing the current diet.",
+    "Blood pressure readings at home have been reviewed.",
+    "Smoking cessation was encouraged.",
+    "Vaccination history was reviewed and updated.",
+    "The patient asked appropriate questions, which were answered.",
+    "Nursing notes from the last shift were reviewed.",
+    "No new complaints this morning.",
+    "Plan is to continue the current management and reassess tomorrow.",
+    "Outside records were requested.",
+    "The patient was seen and examined at the bedside.",
+    "Family history was reviewed and is noncontributory.",
+)
+_SEXES = ("woman", "man")
+
+
+def synthetic_icd10_set(
+    n_notes: int = 2000,
+    n_codes: int = 1000,
+    seed: int = 0,
+    *,
+    codes_per_note: float = 6.0,
+    zipf_exponent: float = 1.0,
+    n_profiles: int | None = None,
+    profile_share: float = 0.6,
+    negations_per_note: float = 1.5,
+    min_words: int = 300,
+    max_words: int = 1500,
+) -> MultiLabelDataset:
+    """Clinical notes coded with real ICD-10-CM codes, at any scale (for scale benchmarks).
+
+    The generative story, sampled with vectorised numpy (one pass per note only to join its text):
+
+    - **Codes.** ``n_codes`` billable codes of ICD-10-CM (the leaves of ``simple-icd-10-cm``'s
+      tree, with their descriptions), drawn without replacement with each chapter's share
+      proportional to the square root of its size, so that the injury chapter (55% of all
+      codes, mostly 7th-character extensions) does not swamp the others.
+    - **Frequencies.** Each code has a popularity ``~ 1 / rank^zipf_exponent`` over a random
+      order (Zipf's law): a few codes are common and many are seen once or twice, as in
+      real coding.
+    - **Comorbidity profiles.** ``n_profiles`` (default ``max(2, n_codes // 20)``) latent
+      patient profiles of 16 codes, three quarters from one home chapter and the rest from
+      anywhere, drawn by popularity and weighted by its square root. A note has one profile
+      (30%: two, a comorbidity between chapters) and ``1 + Poisson(codes_per_note - 1)``
+      code draws (at most :data:`MAX_CODES_PER_NOTE`); each draw comes from a profile with
+      probability ``profile_share``, otherwise from the popularity.
+    - **Exclusions.** Some symptom codes (chapter 18, R00-R99) are paired with a diagnosis of
+      a profile that also holds the symptom; a symptom is not coded when its explaining
+      diagnosis is (the rule of the ICD-10-CM guidelines, Section I.B.4-5), but the note still
+      mentions it.
+    - **Text.** A header, each mentioned code's description 1-2 times in a mention sentence
+      ("Diagnosed with ...", "Known ..., stable on current regimen.") in one of three forms:
+      as written (lowercase), with synonyms from a small list ("malignant neoplasm" ->
+      "cancer", "with" -> "w/"), or with the parts around commas reordered and a word
+      dropped; descriptions cut to :data:`MAX_DESCRIPTION_WORDS` words. Then
+      ``Poisson(negations_per_note)`` (at most 5) negated mentions of codes *not* assigned
+      or mentioned ("No evidence of ...", "Denies ..."), half from the note's profile, and
+      filler clinical sentences up to a length drawn from a log-normal around 650 words,
+      clipped to ``[min_words, max_words]``; the body's sentences are shuffled.
+
+    Generating 50,000 notes x 5,000 codes took 6.8 s and 1.3 GB peak RSS on the project's
+    2-core machine (command in ``benchmarks/README.md``, "Scale").
+
+    Args:
+        n_notes: ``N``.
+        n_codes: ``M``, at most the number of billable codes (about 74,000).
+        seed: the same seed gives the same codes, profiles, labels and text.
+        codes_per_note: mean code draws per note (before duplicates and exclusions).
+        zipf_exponent: exponent of the code popularity.
+        n_profiles: number of comorbidity profiles.
+        profile_share: chance that a code draw comes from the note's profile.
+        negations_per_note: mean negated mentions per note.
+        min_words, max_words: bounds of a note's length in words (``str.split``).
+
+    Returns:
+        A text dataset: ids ``"icd10-000000"``..., label names the codes (with dots) sorted as
+        strings, ``labels`` the dense ``[N, M]`` ``np.int8`` matrix that
+        :class:`MultiLabelDataset` requires, which takes ``N * M`` bytes (250 MB at 50,000 x
+        5,000; the container's 0/1 check briefly needs three times as much). ``extras``:
+        ``"negated_codes"`` and ``"uncoded_mentions"`` (per note, the codes mentioned
+        negated, and the symptoms mentioned but not coded because their diagnosis is), and
+        ``"profiles"`` (``[N, 2]`` profile indices, ``-1`` for no second profile).
+    """
+    if n_notes < 1 or n_codes < 2:
+        raise ValueError(f"Expected n_notes >= 1 and n_codes >= 2, got n_notes={n_notes}, n_codes={n_codes}")
+    if not 1.0 <= codes_per_note <= MAX_CODES_PER_NOTE:
+        raise ValueError(f"Expected 1 <= codes_per_note <= {MAX_CODES_PER_NOTE}, got {codes_per_note}")
+    if not 0.0 <= profile_share <= 1.0:
+        raise ValueError(f"Expected 0 <= profile_share <= 1, got {profile_share}")
+    filler_words = np.array([len(sentence.split()) for sentence in _FILLERS])
+    longest_mentions = _longest_mentions()
+    if min_words < 1 or max_words < max(min_words, longest_mentions) + filler_words.max():
+        raise ValueError(
+            f"Expected 1 <= min_words and max_words >= max(min_words, {longest_mentions}) + {filler_words.max()} "
+            f"(the longest possible code mentions and one filler sentence), got min_words={min_words}, "
+            f"max_words={max_words}"
+        )
+    rng = np.random.default_rng(seed)
+    codes, chapters = _icd10_billable_codes()
+    if n_codes > len(codes):
+        raise ValueError(f"Expected n_codes <= {len(codes)} (the billable ICD-10-CM codes), got {n_codes}")
+    label_names, chapter_of = _pick_codes(codes, chapters, n_codes, rng)
+    variants, variant_words = _description_variants(label_names, rng)  # [M * 3] texts, [M, 3] words
+
+    popularity = 1.0 / (rng.permutation(n_codes) + 1.0) ** zipf_exponent
+    popularity /= popularity.sum()
+    profile_codes, profile_cdf, symptom_of = _profiles(chapter_of, popularity, n_profiles, rng)
+    n_profiles = len(profile_codes)
+    profile_prior = 1.0 / np.arange(1, n_profiles + 1) ** 0.7
+    profile_prior /= profile_prior.sum()
+
+    # -- codes of each note: keys row * M + code, sorted (the flat index of the dense matrix)
+    n_draws = np.minimum(1 + rng.poisson(codes_per_note - 1.0, n_notes), MAX_CODES_PER_NOTE)
+    draw_row = np.repeat(np.arange(n_notes), n_draws)
+    first = rng.choice(n_profiles, n_notes, p=profile_prior)
+    second = np.where(rng.random(n_notes) < 0.3, rng.choice(n_profiles, n_notes, p=profile_prior), -1)
+    use_second = (second[draw_row] >= 0) & (rng.random(len(draw_row)) < 0.5)
+    draw_profile = np.where(use_second, second[draw_row], first[draw_row])
+    code = np.where(
+        rng.random(len(draw_row)) < profile_share,
+        _draw_from_profiles(draw_profile, profile_codes, profile_cdf, rng),
+        rng.choice(n_codes, len(draw_row), p=popularity),
+    )
+    mentioned = np.unique(draw_row.astype(np.int64) * n_codes + code)
+    # A symptom whose explaining diagnosis is in the same note is mentioned, not coded.
+    rows, columns = np.divmod(mentioned, n_codes)
+    diagnosis = symptom_of[columns]
+    explained = (diagnosis >= 0) & _contains(mentioned, rows * n_codes + diagnosis)
+    coded = mentioned[~explained]
+
+    # -- negated mentions: codes neither coded nor mentioned
+    n_negated = np.minimum(rng.poisson(negations_per_note, n_notes), _MAX_NEGATED_PER_NOTE)
+    negated_row = np.repeat(np.arange(n_notes), n_negated)
+    candidate = np.where(
+        rng.random(len(negated_row)) < 0.5,
+        _draw_from_profiles(first[negated_row], profile_codes, profile_cdf, rng),
+        rng.choice(n_codes, len(negated_row), p=popularity),
+    )
+    negated = np.unique(negated_row.astype(np.int64) * n_codes + candidate)
+    negated = negated[~_contains(mentioned, negated)]
+
+    texts = _write_notes(n_notes, n_codes, mentioned, negated, variants, variant_words, filler_words,
+                         min_words, max_words, rng)
+    labels = np.zeros((n_notes, n_codes), dtype=np.int8)
+    labels.ravel()[coded] = 1
+    names = np.asarray(label_names)
+    return MultiLabelDataset(
+        ids=[f"icd10-{i:06d}" for i in range(n_notes)],
+        inputs=texts,
+        labels=labels,
+        label_names=list(label_names),
+        extras={
+            "negated_codes": _codes_per_row(negated, n_notes, n_codes, names),
+            "uncoded_mentions": _codes_per_row(mentioned[explained], n_notes, n_codes, names),
+            "profiles": np.stack([first, second], axis=1),
+        },
+        name="synthetic-icd10",
+    )
+
+
+def _icd10_billable_codes() -> tuple[list[str], list[str]]:
+    """Every billable ICD-10-CM code (a leaf of the tree; no block names) and its chapter."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # its loader uses importlib.resources.read_text
+        import simple_icd_10_cm as cm
+
+    codes, chapters = [], []
+    for chapter in (item for item in cm.get_all_codes(True) if cm.is_chapter(item)):
+        for code in cm.get_descendants(chapter):
+            if "-" not in code and cm.is_leaf(code):
+                codes.append(code)
+                chapters.append(chapter)
+    return codes, chapters
+
+
+def _pick_codes(codes: list[str], chapters: list[str], n_codes: int, rng: np.random.Generator):
+    """``n_codes`` codes, sorted, each chapter's share proportional to sqrt(its size); and each
+    picked code's chapter (``[M]`` strings, ``"1"``-``"22"``)."""
+    chapters = np.asarray(chapters)
+    _, chapter_index, sizes = np.unique(chapters, return_inverse=True, return_counts=True)
+    weight = 1.0 / np.sqrt(sizes[chapter_index])
+    picked = rng.choice(len(codes), n_codes, replace=False, p=weight / weight.sum())
+    picked = sorted(picked, key=lambda i: codes[i])
+    return [codes[i] for i in picked], chapters[picked]
+
+
+def _description_variants(label_names: list[str], rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
+    """Three forms of each code's description (as written, synonyms, reordered with a word
+    dropped), lowercase and cut to MAX_DESCRIPTION_WORDS words: ``[M * 3]`` texts (code ``j``'s
+    at ``3j..3j+2``) and ``[M, 3]`` word counts."""
+    import re
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm as cm
+
+    pattern = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(_SYNONYMS, key=len, reverse=True)) + r")\b")
+    texts: list[str] = []
+    for code in label_names:
+        plain = cm.get_description(code).lower()
+        synonyms = pattern.sub(lambda match: _SYNONYMS[match.group(1)], plain)
+        reordered = " ".join(part.strip() for part in reversed(plain.split(","))).split()
+        if len(reordered) > 3:
+            del reordered[1 + rng.integers(len(reordered) - 1)]
+        for text in (plain, synonyms, " ".join(reordered)):
+            words = text.replace(" ,", ",").split()[:MAX_DESCRIPTION_WORDS]
+            texts.append(" ".join(words).strip(" ,") or plain.split()[0])
+    counts = np.array([len(text.split()) for text in texts]).reshape(-1, 3)
+    return texts, counts
+
+
+def _profiles(chapter_of: np.ndarray, popularity: np.ndarray, n_profiles: int | None, rng: np.random.Generator):
+    """Comorbidity profiles: ``[K, L]`` codes, ``[K, L]`` cumulative draw probabilities, and
+    ``symptom_of [M]``: the diagnosis that explains symptom code ``j`` (``-1`` for none)."""
+    n_codes = len(popularity)
+    n_profiles = max(2, n_codes // 20) if n_profiles is None else n_profiles
+    if n_profiles < 1:
+        raise ValueError(f"Expected n_profiles >= 1, got {n_profiles}")
+    size = min(16, n_codes)
+    homes = chapter_of[rng.choice(n_codes, n_profiles, p=popularity)]
+    profile_codes = np.empty((n_profiles, size), dtype=np.int64)
+    for k, home in enumerate(homes):  # one pass per profile, not per note
+        local = np.flatnonzero(chapter_of == home)
+        n_local = min(len(local), round(0.75 * size))
+        inside = rng.choice(local, n_local, replace=False, p=popularity[local] / popularity[local].sum())
+        outside = rng.choice(n_codes, size - n_local, p=popularity)
+        profile_codes[k] = np.concatenate([inside, outside])
+    # Symptom/diagnosis pairs (chapter 18 is "Symptoms, signs and abnormal findings"): the
+    # symptom joins the profile of its diagnosis, with the same weight, so that both co-occur.
+    symptom_of = np.full(n_codes, -1, dtype=np.int64)
+    symptoms = rng.permutation(np.flatnonzero(chapter_of == "18"))
+    for symptom, k in zip(symptoms[: max(1, n_profiles // 4)], rng.permutation(n_profiles)):
+        diagnosis = profile_codes[k, 0]
+        if chapter_of[diagnosis] != chapter_of[symptom] and symptom_of[diagnosis] < 0:
+            symptom_of[symptom] = diagnosis
+            profile_codes[k, -1] = symptom
+    weight = np.sqrt(popularity[profile_codes])
+    weight[:, -1] = np.where(symptom_of[profile_codes[:, -1]] >= 0, weight[:, 0], weight[:, -1])
+    cdf = np.cumsum(weight / weight.sum(axis=1, keepdims=True), axis=1)
+    return profile_codes, cdf, symptom_of
+
+
+def _draw_from_profiles(profile: np.ndarray, profile_codes: np.ndarray, cdf: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
+    """One code per entry of ``profile [T]`` by its profile's probabilities (inverse CDF)."""
+    u = rng.random(len(profile))
+    slot = np.minimum((u[:, None] > cdf[profile]).sum(axis=1), profile_codes.shape[1] - 1)
+    return profile_codes[profile, slot]
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in ``sorted_keys`` (sorted, unique)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    position = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[position] == keys
+
+
+def _longest_mentions() -> int:
+    """Most words a note's header, code mentions and negated mentions can take."""
+    most = max(len(template.format("x").split()) - 1 for template in _MENTIONS)
+    most_negated = max(len(template.format("x").split()) - 1 for template in _NEGATED)
+    header = len(_header(99, "woman").split())
+    return (header + MAX_CODES_PER_NOTE * 2 * (most + MAX_DESCRIPTION_WORDS)
+            + _MAX_NEGATED_PER_NOTE * (most_negated + MAX_DESCRIPTION_WORDS))
+
+
+def _header(age: int, sex: str) -> str:
+    return f"HISTORY OF PRESENT ILLNESS: {age}-year-old {sex} seen for evaluation."
+
+
+def _write_notes(n_notes, n_codes, mentioned, negated, variants, variant_words, filler_words, min_words, max_words,
+                 rng: np.random.Generator) -> list[str]:
+    """The notes' texts: header, then shuffled code mentions, negated mentions and fillers."""
+    # Code mentions: each mentioned code once or twice, in a random form and template.
+    repeats = 1 + (rng.random(len(mentioned)) < 0.3)
+    mention = np.repeat(mentioned, repeats)
+    mention_row, mention_code = np.divmod(mention, n_codes)
+    mention_variant = mention_code * 3 + rng.integers(3, size=len(mention))
+    mention_template = rng.integers(len(_MENTIONS), size=len(mention))
+    template_words = np.array([len(t.format("x").split()) - 1 for t in _MENTIONS])
+    words = np.bincount(mention_row, variant_words.ravel()[mention_variant] + template_words[mention_template],
+                        minlength=n_notes)
+    negated_row, negated_code = np.divmod(negated, n_codes)
+    negated_template = rng.integers(len(_NEGATED), size=len(negated))
+    negated_words = np.array([len(t.format("x").split()) - 1 for t in _NEGATED])
+    words += np.bincount(negated_row, variant_words[negated_code, 0] + negated_words[negated_template],
+                         minlength=n_notes)
+    ages = rng.integers(18, 95, size=n_notes)
+    sexes = rng.integers(2, size=n_notes)
+    words += len(_header(99, "woman").split())
+
+    # Fillers up to the target length: enough rows of random filler sentences that their
+    # cumulative length passes the largest need; a note takes the shortest prefix that
+    # reaches its need (overshooting by less than one sentence).
+    target = np.clip(np.exp(rng.normal(np.log(650.0), 0.45, size=n_notes)), min_words,
+                     max_words - filler_words.max()).astype(np.int64)
+    need = np.maximum(target - words, 0)
+    depth = int(need.max() // filler_words.min()) + 1
+    fillers = rng.integers(len(_FILLERS), size=(n_notes, depth), dtype=np.int16)
+    reached = np.cumsum(filler_words[fillers], axis=1)
+    n_fillers = np.where(need > 0, (reached < need[:, None]).sum(axis=1) + 1, 0)
+
+    mention_texts = [_MENTIONS[t].format(variants[v]) for t, v in zip(mention_template.tolist(), mention_variant.tolist())]
+    negated_texts = [_NEGATED[t].format(variants[3 * c]) for t, c in zip(negated_template.tolist(), negated_code.tolist())]
+    mention_start = np.searchsorted(mention_row, np.arange(n_notes + 1))
+    negated_start = np.searchsorted(negated_row, np.arange(n_notes + 1))
+    order_keys = rng.random(int(mention_start[-1] + negated_start[-1] + n_fillers.sum()))
+    texts = []
+    used = 0
+    for i in range(n_notes):  # per note: only list joins of its own sentences
+        body = (mention_texts[mention_start[i]:mention_start[i + 1]]
+                + negated_texts[negated_start[i]:negated_start[i + 1]]
+                + [_FILLERS[f] for f in fillers[i, : n_fillers[i]].tolist()])
+        order = np.argsort(order_keys[used : used + len(body)])
+        used += len(body)
+        texts.append(" ".join([_header(ages[i], _SEXES[sexes[i]])] + [body[j] for j in order.tolist()]))
+    return texts
+
+
+def _codes_per_row(keys: np.ndarray, n_notes: int, n_codes: int, names: np.ndarray) -> list[list[str]]:
+    """Sorted flat keys ``row * M + code`` as one list of code names per row."""
+    rows, columns = np.divmod(keys, n_codes)
+    start = np.searchsorted(rows, np.arange(n_notes + 1))
+    return [names[columns[start[i]:start[i + 1]]].tolist() for i in range(n_notes)]
