@@ -40,7 +40,9 @@ def svc_fold(train, test):
     classifier = OneVsRestClassifier(LinearSVC())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        classifier.fit(x_train, train.labels[:, seen])
+        # bool, not int8: scikit-learn's LabelBinarizer scrambles the columns of an int8
+        # indicator matrix with more than 128 columns (found by benchmarks/bench_scale.py)
+        classifier.fit(x_train, train.labels[:, seen].astype(bool))
     scores = np.full((len(test), train.labels.shape[1]), -np.inf)
     scores[:, seen] = classifier.decision_function(vectorizer.transform(test.inputs))
     return scores
