@@ -6,6 +6,14 @@ decision that maximises the expected metric under it (``comorbid.decoders``).
 
 __version__ = "0.1.0"
 
-from comorbid.estimator import MultiLabelClassifier
-
 __all__ = ["MultiLabelClassifier", "__version__"]
+
+
+def __getattr__(name: str):
+    # Imported on first use: ``import comorbid.data`` (readers) must not pull in torch and
+    # scikit-learn, which the estimator needs.
+    if name == "MultiLabelClassifier":
+        from comorbid.estimator import MultiLabelClassifier
+
+        return MultiLabelClassifier
+    raise AttributeError(f"module 'comorbid' has no attribute {name!r}")
