@@ -1,21 +1,40 @@
-"""`make demo`: independent vs chain, every decoder, on CMC 2007 or a built-in synthetic set."""
+"""`make demo`: what comorbid is for, in about 3 minutes on CMC 2007 (or a built-in synthetic set).
+
+1. The default coder (:class:`MultiLabelModel`: a chain over the clinical encoder), trained on
+   every coded report, codes three uncoded notes: each suggested code with its probability, its
+   ICD description and the words of the note that drove it (occlusion, :mod:`comorbid.explain`).
+2. Dependent vs independent: cross-validated metrics of the independent and chain models under
+   the hamming, subset and instance-f1 decoders (:func:`metrics_table`).
+
+Without the CMC 2007 test file the notes are held-out rows of the training set (never trained on).
+"""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
+from rich.table import Table
 
+from comorbid.data import read_cmc_xml
 from comorbid.data.dataset import MultiLabelDataset
+from comorbid.data.synthetic import synthetic_coding_set
 from comorbid.evaluation import cross_validate
+from comorbid.explain import NoteExplanation, explain
 from comorbid.model import MultiLabelModel
 from comorbid.report.tables import metrics_table
 from comorbid.training import new_progress
 
 MODELS = ("independent", "chain")
 DECODERS = ("hamming", "subset", "instance-f1")
+NOTES_DECODER = "instance-f1"
 CMC_FILE = Path("cmc2007") / "2007ChallengeTrainData.xml"
+CMC_TEST_NAME = "2007ChallengeTestDataNoCodes.xml"
+N_NOTES = 3
+NOTE_CHARS = 220
 
 
 def find_cmc(data: str | None) -> Path | None:
@@ -33,10 +52,8 @@ def find_cmc(data: str | None) -> Path | None:
     return None
 
 
-def load_demo_data(data: str | None, console: Console) -> MultiLabelDataset:
-    from comorbid.data import read_cmc_xml
-    from comorbid.data.synthetic import synthetic_coding_set
-
+def load_demo_data(data: str | None, console: Console) -> tuple[MultiLabelDataset, Path | None]:
+    """The coded reports, and the CMC training file they came from (``None``: synthetic)."""
     path = find_cmc(data)
     if path is None:
         where = data if data is not None else "$COMORBID_DATA or ../shared/data"
@@ -44,24 +61,92 @@ def load_demo_data(data: str | None, console: Console) -> MultiLabelDataset:
             f"CMC 2007 not found (looked in {where}); pass --data or set COMORBID_DATA. "
             "Running on the built-in synthetic coding set instead."
         )
-        return synthetic_coding_set()
+        return synthetic_coding_set(), None
     console.print(f"data: {path}")
-    return read_cmc_xml(path)
+    return read_cmc_xml(path), path
+
+
+def demo_notes(dataset: MultiLabelDataset, path: Path | None, seed: int,
+               console: Console) -> tuple[MultiLabelDataset, MultiLabelDataset, str]:
+    """``(training rows, N_NOTES notes to code, where the notes come from)``.
+
+    The notes are drawn (``seed``) from the CMC test file beside ``path`` when there is one (the
+    coder then trains on every coded report), else held out of ``dataset``: the coder never sees
+    them, and their hand-assigned codes are shown beside its suggestions.
+    """
+    rng = np.random.default_rng(seed)
+    test_path = path.with_name(CMC_TEST_NAME) if path is not None else None
+    if test_path is not None and test_path.is_file():
+        console.print(f"notes: {test_path}")
+        test = read_cmc_xml(test_path)
+        rows = np.sort(rng.choice(len(test), size=min(N_NOTES, len(test)), replace=False))
+        return dataset, test.subset(rows), f"{test_path.name} (uncoded)"
+    held = np.sort(rng.choice(len(dataset), size=min(N_NOTES, len(dataset) - 1), replace=False))
+    train = np.setdiff1d(np.arange(len(dataset)), held)
+    return dataset.subset(train), dataset.subset(held), f"{dataset.name}, held out of training"
+
+
+def shorten(text: str, width: int = NOTE_CHARS) -> str:
+    return textwrap.shorten(" ".join(text.split()), width=width, placeholder=" …")
+
+
+def notes_table(title: str, explained: list[NoteExplanation], notes: MultiLabelDataset) -> Table:
+    """One row per suggested code: the note (first row of each note), the code, its probability,
+    ICD description and the words whose deletion lowers that probability most (with the drop)."""
+    table = Table(title=title, show_lines=False)
+    table.add_column("note", ratio=3)
+    table.add_column("code", no_wrap=True)
+    table.add_column("p", justify="right", no_wrap=True)
+    table.add_column("description", ratio=2)
+    table.add_column("words that drove it (drop in p)", ratio=2)
+    coded = notes.n_labels > 0
+    for index, note in enumerate(explained):
+        cell = f"[bold]{note.id}[/bold] {shorten(note.text)}"
+        if coded:
+            gold = [notes.label_names[j] for j in np.flatnonzero(notes.labels[index])]
+            cell += f"\n[dim]coded by hand: {', '.join(gold) or '-'}[/dim]"
+        rows = []
+        for code in note.codes:
+            words = [e for e in code.evidence if e.kind == "word"] or code.evidence[:1]
+            rows.append((code.code, f"{code.probability:.2f}", code.description or "",
+                         ", ".join(f"{e.text} ({e.weight:+.2f})" for e in words)))
+        for k, row in enumerate(rows or [("-", "", "no code suggested", "")]):
+            table.add_row(cell if k == 0 else "", *row, end_section=k == max(len(rows), 1) - 1)
+    return table
 
 
 def run_demo(data: str | None, folds: int, seed: int, stdout: Console, console: Console) -> dict:
-    dataset = load_demo_data(data, console)
+    start = time.perf_counter()
+    dataset, path = load_demo_data(data, console)
+    train, notes, source = demo_notes(dataset, path, seed, console)
+
+    # 1. The default coder on every training row, three notes it has never seen.
+    console.print(f"training the default coder (chain) on {len(train)} reports, {dataset.n_labels} codes")
+    coder_start = time.perf_counter()
+    with new_progress() as progress:
+        model = MultiLabelModel().fit(train, progress)
+    explained = explain(model, notes.inputs, notes.ids, decode=NOTES_DECODER, method="occlusion", top_words=3)
+    coder_seconds = time.perf_counter() - coder_start
+    stdout.print(notes_table(f"The default coder on {len(notes)} notes of {source}: {NOTES_DECODER} decoder",
+                             explained, notes))
+
+    # 2. Dependent vs independent, every decoder, cross-validated.
     console.print(f"{len(dataset)} reports, {dataset.n_labels} codes; {folds}-fold iteratively stratified CV, seed {seed}")
     rows, std, seconds = {}, {}, {}
     with new_progress() as progress:
-        for model in MODELS:
-            start = time.perf_counter()
-            result = cross_validate(dataset, lambda m=model: MultiLabelModel(m), DECODERS, folds, seed, progress, model)
-            seconds[model] = time.perf_counter() - start
+        for name in MODELS:
+            model_start = time.perf_counter()
+            result = cross_validate(dataset, lambda m=name: MultiLabelModel(m), DECODERS, folds, seed, progress, name)
+            seconds[name] = time.perf_counter() - model_start
             for decoder in DECODERS:
-                rows[f"{model} / {decoder}"] = result["metrics"][decoder]
-                std[f"{model} / {decoder}"] = result["std"][decoder]
+                rows[f"{name} / {decoder}"] = result["metrics"][decoder]
+                std[f"{name} / {decoder}"] = result["std"][decoder]
     stdout.print(metrics_table(f"{dataset.name}: {folds}-fold CV, seed {seed} (mean ± std over folds)", rows, std))
-    for model, took in seconds.items():
-        console.print(f"{model}: {took:.1f} s for {folds} folds")
-    return rows
+    total = time.perf_counter() - start
+    stdout.print(
+        f"{folds} folds (--folds K for more). Coder trained and explained in {coder_seconds:.0f} s; "
+        + ", ".join(f"{name} {took:.0f} s" for name, took in seconds.items())
+        + f" for the {folds} folds; total {total:.0f} s."
+    )
+    return {"notes": [note.to_dict() for note in explained], "metrics": rows, "std": std, "folds": folds,
+            "seconds": {"coder": coder_seconds, **seconds, "total": total}}
