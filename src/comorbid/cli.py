@@ -587,7 +587,7 @@ def demo(
     data: Optional[str] = typer.Option(None, "--data", metavar="PATH", rich_help_panel=DATA,
                                        help="CMC 2007 XML file, or the data folder holding cmc2007/."),
     folds: int = typer.Option(3, "--folds", metavar="K", rich_help_panel=TRAINING,
-                              help="Number of folds (3 keep `make demo` near 3 minutes; 5 take about twice as long)."),
+                              help="Number of folds (5 take about twice as long as 3)."),
     seed: int = SeedOption,
     quick: bool = typer.Option(False, "--quick", metavar="", rich_help_panel=TRAINING,
                                help="A fast smoke run: 2 folds."),
