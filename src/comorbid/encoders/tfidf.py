@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from torch import nn
 
 from comorbid.encoders.base import Encoder, to_torch
+from comorbid.heads.base import Linear
 from comorbid.text import preprocess_note
 
 
@@ -94,8 +95,9 @@ class TfidfEncoder(Encoder):
             char_ngram_range=None if char_ngram_range is None else list(char_ngram_range),
             max_weights=max_weights, hidden=hidden or None, dropout=float(dropout),
         )  # fmt: skip
-        #: the hidden layer (weight ``[hidden, features]``), or None; built by fit / load
-        self.hidden_layer: nn.Linear | None = None
+        #: the hidden layer (weight ``[hidden, features]``, takes sparse input), or None; built
+        #: by fit / load
+        self.hidden_layer: Linear | None = None
         self.input_dim = 0
         if clinical is not None:
             preprocess_note("", **clinical)  # fail early on a bad option
@@ -165,8 +167,7 @@ class TfidfEncoder(Encoder):
 
     def _build(self, n_features: int, hidden: int | None) -> None:
         self.input_dim = n_features
-        self.resolved_hidden = hidden
-        self.hidden_layer = None if not hidden else nn.Linear(n_features, hidden)
+        self.hidden_layer = None if not hidden else Linear(n_features, hidden)
         self.output_dim = hidden or n_features
 
     def forward(self, features) -> torch.Tensor:
@@ -175,9 +176,7 @@ class TfidfEncoder(Encoder):
         x = to_torch(features)
         if self.hidden_layer is None:
             return x
-        weight, bias = self.hidden_layer.weight, self.hidden_layer.bias
-        h = torch.sparse.mm(x, weight.t()) if x.layout != torch.strided else x @ weight.t()
-        return nn.functional.dropout(torch.relu(h + bias), self.options["dropout"], self.training)
+        return nn.functional.dropout(torch.relu(self.hidden_layer(x)), self.options["dropout"], self.training)
 
     def training_defaults(self) -> dict[str, Any]:
         if self.hidden_layer is None:
@@ -201,7 +200,8 @@ class TfidfEncoder(Encoder):
 
     def fitted_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"output_dim": self.output_dim, "input_dim": self.input_dim,
-                                 "hidden": self.resolved_hidden, "kinds": list(self.vectorizers)}
+                                 "hidden": None if self.hidden_layer is None else self.hidden_layer.out_features,
+                                 "kinds": list(self.vectorizers)}
         for kind, vectorizer in self.vectorizers.items():
             prefix = "" if kind == "word" else f"{kind}_"
             state[f"{prefix}vocabulary"] = {term: int(index) for term, index in vectorizer.vocabulary_.items()}
@@ -233,7 +233,8 @@ class TfidfEncoder(Encoder):
 
 #: ``max_weights="auto"``: the most weights of a linear head over the features (features x
 #: labels). 2^23 weights are 32 MB; L-BFGS keeps ~46 copies (1.5 GB), under
-#: ``comorbid.training.LBFGS_MAX_BYTES``. CMC 2007 (45 codes, ~60,000 features) stays below it.
+#: ``comorbid.training.LBFGS_MAX_BYTES``. CMC 2007 (45 codes x about 12,000 features: half a
+#: million weights) stays far below it.
 MAX_LINEAR_WEIGHTS = 1 << 23
 #: How the encoder with a hidden layer trains: Adam on mini-batches with early stopping on a
 #: validation split (the objective is no longer convex, and full-batch L-BFGS would keep
