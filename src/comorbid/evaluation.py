@@ -106,7 +106,7 @@ def cross_validate(
 
     Returns:
         ``{"folds": k, "seed": .., "metrics": {decoder: {metric: mean}}, "std": {..},
-        "per_fold": {decoder: [{metric: value}, ...]}, "train_s": [..], "predict_s": [..],
+        "per_fold": {decoder: [{metric: value}, ...]}, "train_s": [..], "predict_s": [..] (decoding and marginals),
         "ece": [..], "calibration": [..], "ranking": {"mean": {..}, "std": {..}, "per_fold": [..]}}``:
         the metrics are :data:`REPORTED_METRICS`, then :data:`COST_METRICS` when the labels are
         ICD codes (:func:`icd_hierarchy`); ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
@@ -126,11 +126,12 @@ def cross_validate(
         train_seconds.append(time.perf_counter() - start)
         test = dataset.subset(test_rows)
         start = time.perf_counter()
-        predictions = model.predict(test, decoders)
+        # one distribution per batch serves the decoders and the marginals (a chain's Monte
+        # Carlo estimate is computed once, not twice)
+        predictions, marginals = model.predict_with_marginals(test, decoders)
         predict_seconds.append(time.perf_counter() - start)
         for decoder, scores in evaluate_predictions(test.labels, predictions, test.label_names).items():
             per_fold[decoder].append(scores)
-        marginals = model.marginals(test)
         eces.append(reliability(test.labels, np.clip(marginals, 0.0, 1.0)).ece)
         rankings.append(ranking_scores(test.labels, marginals))
         calibrations.append(dict(model.calibration))

@@ -144,7 +144,9 @@ class MultiLabelModel:
 
         Decoders with ``needs_fitting`` (``macro-f1``, ``micro-f1``) are fitted on out-of-fold
         predictions of ``dataset`` (:meth:`held_out`), which costs ``heldout_folds`` extra
-        trainings; other decoders in the list cost nothing here.
+        trainings (one, on ``(heldout_folds-1)/heldout_folds`` of the rows, beyond
+        :data:`comorbid.heldout.ALL_FOLDS_MAX_CELLS` label cells); other decoders in the list
+        cost nothing here.
         """
         if len(dataset) == 0:
             raise ValueError("Cannot train on an empty dataset")
@@ -184,8 +186,8 @@ class MultiLabelModel:
         self.encoder.progress = progress
         self.encoder.fit(dataset.inputs, dataset.labels)
         self.encoder_name = encoder_cls.name
-        # The fitted encoder knows how it trains best (e.g. a bag of words that needed a
-        # hidden layer for many codes trains by Adam); the user's settings go on top.
+        # The fitted encoder knows how it trains best (e.g. a bag of words with a hidden layer
+        # trains by Adam); the user's settings go on top.
         self.train_config = self._train_config(self.encoder)
         features = self.encoder.featurize(dataset.inputs)
         self.encoder.progress = None
