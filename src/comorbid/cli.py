@@ -296,13 +296,11 @@ def _predicted_batches(trained: MultiLabelModel, dataset: MultiLabelDataset, spe
     """``(ids, label sets [B, M] int8, marginals [B, M] or None)`` for consecutive batches of
     rows, in input order, as the model produces them (the same answers as ``model.predict``:
     a row's answer does not depend on its batch)."""
-    decoder = trained.decoder(spec)
     start = 0
-    for dist in trained.distributions(dataset, batch_size, seed):
-        sets = decoder.decode(dist).cpu().numpy().astype(np.int8)
-        marginals = dist.marginals().cpu().numpy() if with_marginals else None
-        yield dataset.ids[start : start + len(sets)], sets, marginals
-        start += len(sets)
+    for sets, marginals in trained.predict_batches(dataset, [spec], with_marginals, batch_size, seed):
+        batch = sets[spec]
+        yield dataset.ids[start : start + len(batch)], batch, marginals
+        start += len(batch)
 
 
 # ---------------------------------------------------------------------------- commands

@@ -307,17 +307,29 @@ class MultiLabelModel:
         cached marginals, e.g. a chain's Monte Carlo estimate, serve the decoders too)."""
         return self._predict(dataset_or_inputs, decoders, True, batch_size, seed)
 
-    def _predict(self, dataset_or_inputs, decoders, with_marginals: bool, batch_size: int = 256,
-                 seed: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    def predict_batches(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",),
+                        with_marginals: bool = False, batch_size: int = 256, seed: int | None = None
+                        ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray | None]]:
+        """For consecutive batches of rows, in input order: each decoder's label sets ``[B, M]``
+        (0/1 int8, keyed by spec) and, if asked, the marginals ``[B, M]`` from the same
+        distribution. What :meth:`predict` gathers; a caller can write rows as they come."""
         self._check_fitted()
         chosen = {spec if isinstance(spec, str) else spec.spec: self.decoder(spec) for spec in decoders}
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in chosen}
-        marginals: list[np.ndarray] = []
         for dist in self.distributions(dataset_or_inputs, batch_size, seed):
-            for name, decoder in chosen.items():
-                parts[name].append(decoder.decode(dist).cpu().numpy().astype(np.int8))
+            sets = {name: decoder.decode(dist).cpu().numpy().astype(np.int8) for name, decoder in chosen.items()}
+            yield sets, dist.marginals().cpu().numpy() if with_marginals else None
+
+    def _predict(self, dataset_or_inputs, decoders, with_marginals: bool, batch_size: int = 256,
+                 seed: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        names = [spec if isinstance(spec, str) else spec.spec for spec in decoders]
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        marginals: list[np.ndarray] = []
+        for sets, batch_marginals in self.predict_batches(dataset_or_inputs, decoders, with_marginals, batch_size,
+                                                          seed):
+            for name, part in sets.items():
+                parts[name].append(part)
             if with_marginals:
-                marginals.append(dist.marginals().cpu().numpy())
+                marginals.append(batch_marginals)
         m = len(self.label_names)
         sets = {name: np.concatenate(p) if p else np.zeros((0, m), np.int8) for name, p in parts.items()}
         if not with_marginals:
