@@ -77,10 +77,15 @@ class Linear(nn.Linear):
         return out if self.bias is None else out + self.bias
 
 
+def label_counts(labels) -> np.ndarray:
+    """How often each label is on, ``[M]`` float64, for a dense 0/1 array or a scipy sparse matrix."""
+    return np.asarray(labels.sum(0), dtype=np.float64).ravel()
+
+
 def log_odds(labels: np.ndarray, smoothing: float = 1.0) -> torch.Tensor:
     """Smoothed log-odds of each label's frequency ``[M]``: a good initial bias (``labels`` a
     dense 0/1 array or a scipy sparse matrix)."""
-    counts = np.asarray(labels.sum(0), dtype=np.float64).ravel()
+    counts = label_counts(labels)
     positives = counts + smoothing
     negatives = labels.shape[0] - counts + smoothing
     return torch.as_tensor(np.log(positives / negatives), dtype=torch.get_default_dtype())

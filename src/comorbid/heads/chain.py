@@ -9,7 +9,7 @@ from torch import nn
 
 from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
 from comorbid.distributions.chain_ensemble import ChainEnsemble
-from comorbid.heads.base import Head, Linear, label_logits, log_odds
+from comorbid.heads.base import Head, Linear, label_counts, label_logits, log_odds
 
 ORDERS = ("frequency", "rare-first", "dependence", "index")
 
@@ -40,11 +40,6 @@ def resolve_mc_samples(mc_samples, n_labels: int) -> int:
     return mc_samples
 
 
-def _column_counts(labels) -> np.ndarray:
-    """How often each label is on, ``[M]`` float64, for a dense array or a scipy sparse matrix."""
-    return np.asarray(labels.sum(0), dtype=np.float64).ravel()
-
-
 def cooccurrence(labels) -> sparse.csr_matrix:
     """``Y^T Y`` ``[M, M]`` (scipy CSR, float64): how often two labels are on together; the
     diagonal holds each label's count. Only co-occurring pairs are stored."""
@@ -58,7 +53,7 @@ def frequency_order(labels: np.ndarray) -> np.ndarray:
     Frequent labels first: the rare labels, whose own evidence is weakest, get to condition on
     the labels that are already well determined.
     """
-    counts = _column_counts(labels)
+    counts = label_counts(labels)
     return np.lexsort((np.arange(labels.shape[1]), -counts))
 
 
