@@ -100,8 +100,10 @@ def test_config_is_plain_json(tmp_path):
 
 
 def test_unknown_model_or_encoder_is_a_clear_error():
+    unchecked = MultiLabelModel("bogus")  # scikit-learn's contract: __init__ stores, fit checks
+    assert unchecked.model == "bogus"
     with pytest.raises(ValueError, match="Unknown model 'bogus'"):
-        MultiLabelModel("bogus")
+        unchecked.fit(tiny_dataset())
     with pytest.raises(ValueError, match="Unknown encoder"):
         MultiLabelModel("independent", encoder="bogus").fit(tiny_dataset())
     with pytest.raises(ValueError, match="reads a feature matrix"):
@@ -150,7 +152,7 @@ def test_nonempty_auto_follows_the_training_labels(tmp_path):
     with pytest.raises(ValueError, match=r"\d+ training rows have no label \(the first is row 1\)"):
         MultiLabelModel("chain", nonempty=True).fit(with_empty)
     with pytest.raises(ValueError, match="nonempty"):
-        MultiLabelModel("chain", nonempty="yes")
+        MultiLabelModel("chain", nonempty="yes").fit(with_empty)
 
 
 def test_nonempty_training_maximises_the_conditional_likelihood():
@@ -173,8 +175,10 @@ def test_l1_penalty_keeps_fewer_weights_than_l2():
         trained = MultiLabelModel("independent", train=TrainConfig(penalty=penalty, weight_decay=1e-3)).fit(data)
         small[penalty] = (trained.head.linear.weight.abs() < 1e-2).float().mean().item()
     assert small["l1"] > small["l2"] + 0.2
-    with pytest.raises(ValueError, match="penalty l2 or l1"):
-        MultiLabelModel("independent", train=TrainConfig(penalty="l3")).fit(data)
+    with pytest.raises(ValueError, match="`penalty` must be one of 'l2', 'l1', got 'l3'"):
+        TrainConfig(penalty="l3")
+    with pytest.raises(ValueError, match="`train.penalty` must be one of 'l2', 'l1', got 'l3'"):
+        MultiLabelModel("independent", train={"penalty": "l3"}).fit(data)
 
 
 def test_tuned_decoders_get_thresholds_from_heldout_data_that_survive_save_and_load(tmp_path):

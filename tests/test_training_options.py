@@ -91,8 +91,8 @@ def test_ensemble_refuses_a_trainable_encoder_and_bad_sizes():
     data = logistic_dataset(60)
     with pytest.raises(ValueError, match="encoder without trainable parameters"):
         MultiLabelModel("independent", encoder_options={"hidden": [4]}, ensemble=2).fit(data)
-    with pytest.raises(ValueError, match="ensemble >= 1"):
-        MultiLabelModel("independent", ensemble=0)
+    with pytest.raises(ValueError, match="`ensemble` must be an integer >= 1, got 0"):
+        MultiLabelModel("independent", ensemble=0).fit(data)
 
 
 def test_row_weights():

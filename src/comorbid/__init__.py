@@ -6,7 +6,7 @@ decision that maximises the expected metric under it (``comorbid.decoders``).
 
 __version__ = "0.1.0"
 
-__all__ = ["MultiLabelClassifier", "__version__"]
+__all__ = ["ModelSpec", "MultiLabelClassifier", "MultiLabelModel", "__version__"]
 
 
 def __getattr__(name: str):
@@ -16,4 +16,12 @@ def __getattr__(name: str):
         from comorbid.estimator import MultiLabelClassifier
 
         return MultiLabelClassifier
+    if name == "MultiLabelModel":
+        from comorbid.model import MultiLabelModel
+
+        return MultiLabelModel
+    if name == "ModelSpec":
+        from comorbid.spec import ModelSpec
+
+        return ModelSpec
     raise AttributeError(f"module 'comorbid' has no attribute {name!r}")

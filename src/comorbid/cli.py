@@ -6,10 +6,14 @@ Bad arguments or bad input end with exit code 2 and one line on stderr saying wh
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.metadata
+import inspect
 import json
 import re
 import sys
+import typing
+from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Optional
 
 try:
@@ -33,7 +37,9 @@ from comorbid.heads import HEADS
 from comorbid.io import check_writable, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
 from comorbid.report.tables import metrics_table, ranking_table
-from comorbid.training import BALANCES, PENALTIES, TrainConfig, new_progress
+from comorbid.constraints import ParameterError
+from comorbid.spec import TRAIN_FIELDS, ModelSpec, models_taking, parse_options
+from comorbid.training import BALANCES, PENALTIES, new_progress
 
 from typer import Abort, Exit
 
@@ -192,62 +198,110 @@ def _load(path: str, labels_xml: Optional[str], text_column: str, labels_column:
     return load_dataset(path, **options)
 
 
-def _options(pairs: Optional[list[str]], flag: str = "--head-option") -> dict[str, Any]:
-    """``["order=rare-first", "n_components=8"]`` -> ``{"order": "rare-first", "n_components": 8}``
-    (values read as JSON when they are JSON, else kept as text)."""
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"{flag} takes KEY=VALUE, got {pair!r}")
+# ---------------------------------------------------------------------------- option groups
+# `cv` and `train` take the same options for what to train and how to read the data: each group
+# is a dataclass of typer options, written once; a command asks for a group by a parameter
+# annotated with its class (`training: ModelFlags`) and receives one object
+# (:func:`_with_option_groups`). Adding a training option is one field of ModelFlags.
+NONEMPTY_CHOICES = {"auto": "auto", "yes": True, "no": False}
+
+
+@dataclass
+class ModelFlags:
+    """What to train: the options that make the :class:`comorbid.spec.ModelSpec` (:meth:`spec`).
+
+    A field named like a :class:`TrainConfig` field (``epochs``, ``penalty``, ...) sets it when
+    given (``None``: the encoder's default)."""
+
+    model: HeadName = ModelOption
+    encoder: EncoderName = EncoderOption
+    loss: Optional[str] = LossOption
+    weight_decay: Optional[float] = WeightDecayOption
+    penalty: Optional[PenaltyName] = PenaltyOption
+    epochs: Optional[int] = EpochsOption
+    learning_rate: Optional[float] = LearningRateOption
+    batch_size: Optional[int] = BatchSizeOption
+    head_option: Optional[list[str]] = HeadOptionOption
+    nonempty: NonemptyChoice = NonemptyOption
+    calibrate: bool = CalibrateOption
+    ensemble: int = EnsembleOption
+    balance: Optional[BalanceName] = BalanceOption
+    encoder_option: Optional[list[str]] = EncoderOptionOption
+    seed: int = SeedOption
+
+    def head_options(self) -> dict[str, Any]:
+        return {**parse_options(self.head_option), **({"loss": self.loss} if self.loss is not None else {})}
+
+    def encoder_options(self) -> dict[str, Any]:
+        return parse_options(self.encoder_option, "--encoder-option")
+
+    def spec(self) -> ModelSpec:
+        """The spec of these flags; a rule it breaks is reported naming the flag (exit code 2)."""
+        train = {name: getattr(self, name) for name in TRAIN_FIELDS if getattr(self, name, None) is not None}
         try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
-    return options
+            return ModelSpec(model=self.model, encoder=self.encoder, head_options=self.head_options(),
+                             encoder_options=self.encoder_options(), train=train,
+                             nonempty=NONEMPTY_CHOICES[self.nonempty], calibrate=self.calibrate,
+                             ensemble=self.ensemble)
+        except ParameterError as error:
+            if error.name == "head_options.loss" and self.loss is not None:
+                raise InputError(f"--loss applies to the {' or '.join(models_taking('loss'))} model only, "
+                                 f"not to {self.model!r}") from None
+            raise InputError(error.describe(_flag(error.name))) from None
 
 
-def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Optional[float], seed: int,
-                penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto",
-                calibrate: bool = False, ensemble: int = 1, balance: Optional[str] = None,
-                encoder_option: Optional[list[str]] = None, epochs: Optional[int] = None,
-                learning_rate: Optional[float] = None, batch_size: Optional[int] = None):
-    from comorbid.heads import get_head
+def _flag(name: str) -> str:
+    """The CLI flag of a ModelSpec field (``train.epochs`` -> ``--epochs``, ``head_options.order``
+    -> ``--head-option order``)."""
+    group, _, key = name.rpartition(".")
+    if group in ("head_options", "encoder_options"):
+        return f"--{group[:-1].replace('_', '-')} {key}"
+    return f"--{key.replace('_', '-')}"
 
-    head_options = _options(head_option)
-    encoder_options = _options(encoder_option, "--encoder-option")
-    if loss is not None:
-        if model != "independent":
-            raise InputError(f"--loss applies to the independent model only, not to {model!r}")
-        head_options["loss"] = loss
-    get_head(model)
-    train: dict[str, Any] = {"seed": seed}
-    if weight_decay is not None:
-        if weight_decay < 0:
-            raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
-        train["weight_decay"] = weight_decay
-    for flag, value, kind in (("--epochs", epochs, int), ("--learning-rate", learning_rate, float),
-                              ("--batch-size", batch_size, int)):
-        if value is not None:
-            if not value > 0:
-                raise InputError(f"{flag} must be > 0, got {value}")
-            train[flag[2:].replace("-", "_")] = kind(value)
-    if balance is not None:
-        if balance not in BALANCES:
-            raise InputError(f"--balance must be one of {', '.join(BALANCES)}, got {balance!r}")
-        train["balance"] = balance
-    if penalty is not None:
-        if penalty not in PENALTIES:
-            raise InputError(f"--penalty must be one of {', '.join(PENALTIES)}, got {penalty!r}")
-        train["penalty"] = penalty
-    choices = {"auto": "auto", "yes": True, "no": False}
-    if nonempty not in choices:
-        raise InputError(f"--nonempty must be auto, yes or no, got {nonempty!r}")
-    if ensemble < 1:
-        raise InputError(f"--ensemble must be >= 1, got {ensemble}")
-    return lambda: MultiLabelModel(model=model, encoder=encoder, head_options=head_options,
-                                   encoder_options=encoder_options, train=train,
-                                   nonempty=choices[nonempty], calibrate=calibrate, ensemble=ensemble)
+
+@dataclass
+class ReadFlags:
+    """How to read DATA (CSV/JSONL columns, the Mulan label file of an ARFF file)."""
+
+    labels: Optional[str] = LabelsOption
+    text_column: str = TextColumnOption
+    labels_column: str = LabelsColumnOption
+    id_column: Optional[str] = IdColumnOption
+    label_separator: str = LabelSeparatorOption
+
+    def load(self, path: str, **options) -> MultiLabelDataset:
+        return _load(path, self.labels, self.text_column, self.labels_column, self.id_column,
+                     self.label_separator, **options)
+
+
+OPTION_GROUPS = (ModelFlags, ReadFlags)
+
+
+def _with_option_groups(command):
+    """``command`` with each parameter annotated by an option group (:data:`OPTION_GROUPS`)
+    replaced, in place, by the group's options; it is called with the group built from them."""
+    hints = typing.get_type_hints(command)
+    groups = {name: hints[name] for name in inspect.signature(command).parameters if hints.get(name) in OPTION_GROUPS}
+    parameters = []
+    for name, parameter in inspect.signature(command).parameters.items():
+        if name not in groups:
+            parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=parameter.default,
+                                                annotation=hints.get(name, parameter.annotation)))
+            continue
+        group_hints = typing.get_type_hints(groups[name])
+        parameters.extend(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
+                                            annotation=group_hints[field.name])
+                          for field in dataclasses.fields(groups[name]))
+
+    def run(**values):
+        for name, group in groups.items():
+            values[name] = group(**{field.name: values.pop(field.name) for field in dataclasses.fields(group)})
+        return command(**values)
+
+    run.__name__, run.__doc__, run.__module__ = command.__name__, command.__doc__, command.__module__
+    run.__signature__ = inspect.Signature(parameters)
+    run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return run
 
 
 def _check_outputs(*files: Optional[str]) -> None:
@@ -305,50 +359,34 @@ def _predicted_batches(trained: MultiLabelModel, dataset: MultiLabelDataset, spe
 
 # ---------------------------------------------------------------------------- commands
 @app.command()
+@_with_option_groups
 def cv(
     data: str = DataArgument,
-    labels: Optional[str] = LabelsOption,
+    reading: ReadFlags = None,
     folds: int = typer.Option(5, "--folds", metavar="K", rich_help_panel=TRAINING,
                               help="Number of iteratively stratified folds."),
-    seed: int = SeedOption,
-    model: HeadName = ModelOption,
-    encoder: EncoderName = EncoderOption,
+    training: ModelFlags = None,
     decode: str = typer.Option("hamming,subset,instance-f1", "--decode", metavar=DECODE_METAVAR,
                                rich_help_panel=DECODING, help=DECODE_HELP),
-    loss: Optional[str] = LossOption,
-    weight_decay: Optional[float] = WeightDecayOption,
-    penalty: Optional[PenaltyName] = PenaltyOption,
-    epochs: Optional[int] = EpochsOption,
-    learning_rate: Optional[float] = LearningRateOption,
-    batch_size: Optional[int] = BatchSizeOption,
-    head_option: Optional[list[str]] = HeadOptionOption,
-    nonempty: NonemptyChoice = NonemptyOption,
-    calibrate: bool = CalibrateOption,
-    ensemble: int = EnsembleOption,
-    balance: Optional[BalanceName] = BalanceOption,
-    encoder_option: Optional[list[str]] = EncoderOptionOption,
     json_out: Optional[str] = typer.Option(None, "--json", metavar="FILE", rich_help_panel=OUTPUT,
                                            help="Write the results as JSON here."),
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
     config: Optional[str] = ConfigOption,
 ):
     """Cross-validate one model with several decoders on the same folds."""
     _check_outputs(json_out)
     decoders = parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble, balance, encoder_option, epochs, learning_rate, batch_size)
-    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
+    spec = training.spec()
+    model, seed = training.model, training.seed
+    dataset = reading.load(data)
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
-        result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model)
-    payload = {"model": model, "encoder": encoder, "loss": loss, "head_options": _options(head_option),
-               "encoder_options": _options(encoder_option, "--encoder-option"),
-               "data": data, **result}
+        result = cross_validate(dataset, lambda: MultiLabelModel.from_spec(spec), decoders, folds, seed, progress,
+                                description=model)
+    payload = {"model": model, "encoder": training.encoder, "loss": training.loss,
+               "head_options": parse_options(training.head_option),
+               "encoder_options": training.encoder_options(), "data": data, **result}
     stdout.print(metrics_table(f"{dataset.name}: {model}, {folds}-fold CV (seed {seed}), mean ± std",
                                {f"{model} / {d}": v for d, v in result["metrics"].items()},
                                {f"{model} / {d}": v for d, v in result["std"].items()}))
@@ -361,55 +399,37 @@ def cv(
 
 
 @app.command()
+@_with_option_groups
 def train(
     data: str = DataArgument,
     out: str = typer.Option(..., "--out", metavar="DIR", rich_help_panel=OUTPUT,
                             help="Model directory to write (safetensors + JSON)."),
-    labels: Optional[str] = LabelsOption,
-    model: HeadName = ModelOption,
-    encoder: EncoderName = EncoderOption,
-    loss: Optional[str] = LossOption,
-    weight_decay: Optional[float] = WeightDecayOption,
-    penalty: Optional[PenaltyName] = PenaltyOption,
-    epochs: Optional[int] = EpochsOption,
-    learning_rate: Optional[float] = LearningRateOption,
-    batch_size: Optional[int] = BatchSizeOption,
-    head_option: Optional[list[str]] = HeadOptionOption,
-    nonempty: NonemptyChoice = NonemptyOption,
-    calibrate: bool = CalibrateOption,
-    ensemble: int = EnsembleOption,
-    balance: Optional[BalanceName] = BalanceOption,
-    encoder_option: Optional[list[str]] = EncoderOptionOption,
-    seed: int = SeedOption,
+    reading: ReadFlags = None,
+    training: ModelFlags = None,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode", metavar=DECODE_METAVAR, rich_help_panel=DECODING,
         help="Decoders to prepare: those tuned on held-out data (macro-f1, micro-f1) get thresholds from "
              "out-of-fold predictions (3 extra trainings, shared) saved with the model; 'none' skips that."),
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
     config: Optional[str] = ConfigOption,
 ):
     """Train a model on all of DATA and save it (OUT must be missing, empty or a model directory)."""
     check_writable(out, "dir")
     check_model_destination(out)
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
-    make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble, balance, encoder_option, epochs, learning_rate, batch_size)
-    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
+    spec = training.spec()
+    dataset = reading.load(data)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
-        trained = make_model().fit(dataset, progress=progress, decoders=decoders)
-    trained.training_fingerprint = fingerprint(dataset.inputs)  # report/evaluate warn on these rows
+        trained = MultiLabelModel.from_spec(spec).fit(dataset, progress=progress, decoders=decoders)
+    trained.training_fingerprint_ = fingerprint(dataset.inputs)  # report/evaluate warn on these rows
     trained.save(out)
-    if trained.calibration:
-        c = trained.calibration
+    if trained.calibration_:
+        c = trained.calibration_
         console.print(f"calibration on {c['rows']} held-out rows: temperature {c['temperature']:.3f}; "
                       f"NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}; ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}")
-    console.print(f"saved {model} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
+    console.print(f"saved {training.model} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
 
 
 def _load_model(model_dir: str) -> MultiLabelModel:
@@ -418,7 +438,7 @@ def _load_model(model_dir: str) -> MultiLabelModel:
 
 def _warn_if_training_rows(trained: MultiLabelModel, dataset: MultiLabelDataset, data: str) -> None:
     """Say loudly, on stderr, when the rows being scored include the model's training rows."""
-    warning = training_overlap_warning(trained.training_fingerprint, dataset.inputs, data)
+    warning = training_overlap_warning(trained.training_fingerprint_, dataset.inputs, data)
     if warning:
         console.print(f"[bold red]WARNING:[/] {warning}", highlight=False, markup=True)
 

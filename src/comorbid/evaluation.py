@@ -134,7 +134,7 @@ def cross_validate(
             per_fold[decoder].append(scores)
         eces.append(reliability(test.labels, np.clip(marginals, 0.0, 1.0)).ece)
         rankings.append(ranking_scores(test.labels, marginals))
-        calibrations.append(dict(model.calibration))
+        calibrations.append(dict(model.calibration_))
         if progress is not None:
             progress.update(task, advance=1)
     if progress is not None:

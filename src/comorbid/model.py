@@ -8,7 +8,7 @@ model from someone else cannot run their code.
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -20,18 +20,19 @@ import torch
 from rich.progress import Progress
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from sklearn.base import BaseEstimator, clone
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import Decoder, get_decoder
 from comorbid.distributions.base import JointLabelDistribution
 from comorbid.encoders import ENCODERS, get_encoder
-from comorbid.heads import HEADS, BaggedHead, get_head
-from comorbid.heads.bagging import bootstrap_rows
+from comorbid.heads import HEADS, get_head
 from comorbid.heldout import DEFAULT_FOLDS, HeldOut, held_out_predictions
 from comorbid.io import (OutputError, kill_point, publish_directory, recover_directory, remove_leftovers,
                          resolve_link, staging_directory)
 from comorbid.model_schema import check_config, check_tensors
-from comorbid.training import TrainConfig, fit
+from comorbid.spec import ModelSpec
+from comorbid.training import TrainConfig, train_head
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -42,8 +43,7 @@ def train_config_for(encoder: str | None, **overrides: Any) -> TrainConfig:
     """A TrainConfig with ``encoder``'s recommended settings (``Encoder.train_defaults``, e.g.
     CAML's smaller learning rate and patience, the clinical encoder's L1 penalty), then
     ``overrides`` on top. ``None`` or ``"auto"``: TrainConfig's own defaults."""
-    defaults = ENCODERS[encoder].train_defaults if encoder in ENCODERS else {}
-    return TrainConfig(**{**defaults, **overrides})
+    return ModelSpec(train=overrides).train_config(encoder or "auto")
 
 
 def _build(cls, kind: str, *args, **options):
@@ -54,8 +54,30 @@ def _build(cls, kind: str, *args, **options):
         raise ValueError(f"Bad option for the {cls.name} {kind}: {error}") from None
 
 
-class MultiLabelModel:
+class _Renamed:
+    """Transitional (issue 12): the pre-``*_`` name of a fitted attribute, read and written through
+    to ``target``; ``default`` before fitting. The coordinator removes these once the parallel
+    branches are merged onto the ``*_`` names."""
+
+    def __init__(self, target: str, default: Any = None):
+        self.target, self.default = target, default
+
+    def __get__(self, model, owner=None):
+        if model is None:
+            return self
+        return model.__dict__.get(self.target, self.default() if callable(self.default) else self.default)
+
+    def __set__(self, model, value) -> None:
+        model.__dict__[self.target] = value
+
+
+class MultiLabelModel(BaseEstimator):
     """Composes an encoder and a head; trains, predicts with any decoder, saves and loads.
+
+    It follows scikit-learn's estimator contract: ``__init__`` stores its arguments unchanged,
+    :meth:`fit` checks them (:class:`comorbid.spec.ModelSpec`) and sets the fitted attributes
+    (ending in ``_``), ``get_params``/``set_params``/``sklearn.base.clone`` read the parameters
+    from this signature. :meth:`from_spec` makes one from a spec.
 
     Args:
         model: head name (``chain``, the default, ``independent``, ...; see ``comorbid.heads.HEADS``).
@@ -66,20 +88,36 @@ class MultiLabelModel:
         train: a :class:`TrainConfig`, or a dict of TrainConfig fields to set on top of the
             encoder's recommended settings (:func:`train_config_for`, resolved once ``"auto"``
             has picked the encoder), or ``None`` for those settings alone.
+        heldout_folds: folds of the held-out stage that tunes decoders such as ``macro-f1``
+            and the temperature (see :mod:`comorbid.heldout`); it runs only when such a decoder
+            is asked for or ``calibrate`` is set.
         nonempty: condition the distribution on at least one label (training and prediction;
             :class:`comorbid.distributions.nonempty.NonEmpty`): ``True``, ``False``, or
             ``"auto"`` (the default: ``True`` when every training row has a label, as in
             clinical coding where every note gets a code).
-        heldout_folds: folds of the held-out stage that tunes decoders such as ``macro-f1``
-            and the temperature (see :mod:`comorbid.heldout`); it runs only when such a decoder
-            is asked for or ``calibrate`` is set.
+        calibrate: fit a temperature on the held-out stage (:mod:`comorbid.calibration`);
+            ``calibration_`` then holds the temperature and the held-out NLL and ECE before
+            and after.
         ensemble: train this many copies of the head, each on its own bootstrap sample of the
             training rows, and predict their uniform mixture (bagging,
             :mod:`comorbid.heads.bagging`; 1: a single model). Needs an encoder without
             trainable parameters.
-        calibrate: fit a temperature on the held-out stage (:mod:`comorbid.calibration`);
-            ``calibration`` then holds the temperature and the held-out NLL and ECE before
-            and after.
+
+    Attributes:
+        encoder_: the fitted encoder.
+        head_: the trained head (its ``nonempty`` and ``temperature`` set).
+        label_names_: the training labels' names ``[M]``.
+        feature_names_: the names of the training features (feature matrices with names; ``None``
+            for texts).
+        train_config_: the :class:`TrainConfig` it was trained with (the encoder's settings and
+            ``train`` on top).
+        history_: what training reported (losses, epochs; per member for an ensemble).
+        calibration_: the fitted temperature and held-out NLL/ECE before and after (empty unless
+            ``calibrate``).
+        decoder_states_: decoder spec -> what it learned on held-out predictions (JSON), e.g.
+            thresholds.
+        training_fingerprint_: hashes of the training rows (:func:`comorbid.fingerprint.fingerprint`)
+            or ``None``; fit leaves it to the caller (hashing every row has a cost), saved when set.
     """
 
     def __init__(
@@ -94,53 +132,69 @@ class MultiLabelModel:
         calibrate: bool = False,
         ensemble: int = 1,
     ):
-        get_head(model)  # fail early on an unknown name
-        if nonempty not in (True, False, "auto"):
-            raise ValueError(f"Expected nonempty True, False or 'auto', got {nonempty!r}")
+        self.model = model
+        self.encoder = encoder
+        self.head_options = head_options
+        self.encoder_options = encoder_options
+        self.train = train
+        self.heldout_folds = heldout_folds
         self.nonempty = nonempty
         self.calibrate = calibrate
-        if ensemble < 1:
-            raise ValueError(f"Expected ensemble >= 1 members, got {ensemble}")
         self.ensemble = ensemble
-        self.calibration: dict[str, Any] = {}
-        self.model_name = model
-        self.encoder_name = encoder
-        self.head_options = dict(head_options or {})
-        self.encoder_options = dict(encoder_options or {})
-        self.train = train
-        self.train_config = self._train_config(encoder)
-        self.encoder = None
-        self.head = None
-        self.label_names: list[str] = []
-        #: the names of the training features (feature matrices with names; None for texts)
-        self.feature_names: list[str] | None = None
-        self.history: dict[str, Any] = {}
-        self.heldout_folds = heldout_folds
-        #: decoder spec -> what it learned on held-out predictions (JSON), e.g. thresholds
-        self.decoder_states: dict[str, dict[str, Any]] = {}
-        #: hashes of the training rows (:func:`comorbid.fingerprint.fingerprint`), saved when set
-        self.training_fingerprint: dict[str, Any] | None = None
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> "MultiLabelModel":
+        """An untrained model of the configuration ``spec``."""
+        return cls(**spec.arguments())
+
+    def spec(self) -> ModelSpec:
+        """The parameters as a :class:`ModelSpec`, checked (a ``ParameterError`` names the bad one)."""
+        return ModelSpec(**self.get_params(deep=False))
+
+    # ------------------------------------------------------------------ transitional names (issue 12)
+    # ``encoder`` is both a parameter (the name) and, before issue 12, the fitted encoder: once
+    # fitted it reads the fitted encoder as before, and get_params/set_params see the parameter.
+    @property
+    def encoder(self):
+        return self.__dict__.get("encoder_", self.__dict__.get("_encoder_argument"))
+
+    @encoder.setter
+    def encoder(self, value) -> None:
+        if isinstance(value, str) or value is None:
+            self.__dict__["_encoder_argument"] = value
+        else:  # code written before issue 12 assigning the fitted encoder
+            self.__dict__["encoder_"] = value
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {**super().get_params(deep), "encoder": self.__dict__.get("_encoder_argument")}
+
+    head = _Renamed("head_")
+    label_names = _Renamed("label_names_", list)
+    feature_names = _Renamed("feature_names_")
+    train_config = _Renamed("train_config_")
+    history = _Renamed("history_", dict)
+    calibration = _Renamed("calibration_", dict)
+    decoder_states = _Renamed("decoder_states_", dict)
+    training_fingerprint = _Renamed("training_fingerprint_")
+
+    @property
+    def model_name(self) -> str:
+        return self.model
+
+    @property
+    def encoder_name(self) -> str:
+        """The encoder's name: the one ``"auto"`` chose once fitted."""
+        return self.encoder_.name if "encoder_" in self.__dict__ else self.get_params()["encoder"]
 
     # ------------------------------------------------------------------ training
-    def _fresh_copy(self) -> "MultiLabelModel":
-        """An untrained model of the same configuration (not calibrated: calibration is fitted
-        on such models' held-out predictions)."""
-        return MultiLabelModel(self.model_name, self.encoder_name, self.head_options, self.encoder_options,
-                               self.train, nonempty=self.nonempty, heldout_folds=self.heldout_folds,
-                               ensemble=self.ensemble)
-
-    def _train_config(self, encoder) -> TrainConfig:
-        """The TrainConfig: ``train`` itself, or its fields on top of ``encoder``'s defaults
-        (an encoder name: its class's; a fitted encoder: its ``training_defaults()``)."""
-        if isinstance(self.train, TrainConfig):
-            return self.train
-        if isinstance(encoder, str):
-            return train_config_for(encoder, **(self.train or {}))
-        return TrainConfig(**{**encoder.training_defaults(), **(self.train or {})})
-
     def fit(self, dataset: MultiLabelDataset, progress: Progress | None = None, description: str = "training",
             decoders: Sequence[str | Decoder] = ()):
         """Train on ``dataset``; then tune the ``decoders`` that need held-out predictions.
+
+        The whole fit path: check the parameters (:meth:`spec`), fit the encoder's preprocessing,
+        build the head and train it (:func:`comorbid.training.train_head`; a bag of heads member
+        by member), seeded by the training seed inside ``torch.random.fork_rng``; then the
+        held-out stage, if asked for: the temperature (``calibrate``) and the decoders.
 
         Decoders with ``needs_fitting`` (``macro-f1``, ``micro-f1``) are fitted on out-of-fold
         predictions of ``dataset`` (:meth:`held_out`), which costs ``heldout_folds`` extra
@@ -148,98 +202,67 @@ class MultiLabelModel:
         :data:`comorbid.heldout.ALL_FOLDS_MAX_CELLS` label cells); other decoders in the list
         cost nothing here.
         """
+        spec = self.spec()
         if len(dataset) == 0:
             raise ValueError("Cannot train on an empty dataset")
-        tuned = [get_decoder(spec) for spec in decoders]
+        tuned = [get_decoder(decoder) for decoder in decoders]
         tuned = [decoder.bind(list(dataset.label_names)) for decoder in tuned if decoder.needs_fitting]
-        encoder_cls = get_encoder(self.encoder_name, dataset.is_text)
-        head_cls = get_head(self.model_name)
+        encoder_cls = get_encoder(spec.encoder, dataset.is_text)
+        head_name, head_options = spec.head()
+        head_cls = get_head(spec.model)
         if encoder_cls.per_label and not head_cls.accepts_per_label:
             takes = sorted(name for name, head in HEADS.items() if head.accepts_per_label)
             raise ValueError(
                 f"The {encoder_cls.name} encoder gives per-label features [B, M, d], which the "
                 f"{head_cls.name} model does not take; use one of: {', '.join(takes)}"
             )
-        seed = self._train_config(encoder_cls.name).seed
+        for name in FITTED_ATTRIBUTES:  # a refit that fails leaves the model unfitted, not stale
+            self.__dict__.pop(name, None)
+        label_names = list(dataset.label_names)
         # Initial weights come from the training seed, drawn from a forked generator so that
         # fitting a model leaves the caller's global random state as it was.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self._fit_main(dataset, encoder_cls, head_cls, progress, description)
-        self.decoder_states = {}
-        self.calibration = {}
-        if tuned or self.calibrate:
+            torch.manual_seed(spec.train_config(encoder_cls.name).seed)
+            encoder = _build(encoder_cls, "encoder", **(spec.encoder_options or {}))
+            encoder.progress = progress
+            encoder.fit(dataset.inputs, dataset.labels)
+            # The fitted encoder knows how it trains best (e.g. a bag of words with a hidden layer
+            # trains by Adam); the user's settings go on top.
+            train_config = spec.train_config(encoder)
+            features = encoder.featurize(dataset.inputs)
+            encoder.progress = None
+            head = _build(HEADS[head_name], "model", encoder.output_dim, dataset.n_labels, **head_options)
+            head.nonempty = spec.nonempty_for(dataset.labels)
+            history = train_head(encoder, head, features, dataset.labels, label_names, train_config, progress,
+                                 description)
+        self.encoder_, self.head_, self.label_names_, self.train_config_, self.history_ = (
+            encoder, head, label_names, train_config, history)
+        self.feature_names_ = None if dataset.is_text or dataset.feature_names is None else list(dataset.feature_names)
+        self.training_fingerprint_ = None  # the caller's to set (`comorbid train` does), saved when set
+        self.decoder_states_ = {}
+        self.calibration_ = {}
+        if tuned or spec.calibrate:
             heldout = self.held_out(dataset, progress, description)
-            if self.calibrate and heldout is not None:
+            if spec.calibrate and heldout is not None:
                 from comorbid.calibration import fit_temperature
 
                 calibration = fit_temperature(heldout, dataset)
-                self.head.temperature = calibration.temperature
-                self.calibration = calibration.to_dict()
+                self.head_.temperature = calibration.temperature
+                self.calibration_ = calibration.to_dict()
             if tuned:
                 self.fit_decoders(tuned, heldout)
         return self
 
-    def _fit_main(self, dataset: MultiLabelDataset, encoder_cls, head_cls, progress, description) -> None:
-        """Fit the encoder's preprocessing, then train the head (and the encoder's network)."""
-        self.encoder = _build(encoder_cls, "encoder", **self.encoder_options)
-        self.encoder.progress = progress
-        self.encoder.fit(dataset.inputs, dataset.labels)
-        self.encoder_name = encoder_cls.name
-        # The fitted encoder knows how it trains best (e.g. a bag of words with a hidden layer
-        # trains by Adam); the user's settings go on top.
-        self.train_config = self._train_config(self.encoder)
-        features = self.encoder.featurize(dataset.inputs)
-        self.encoder.progress = None
-        self.label_names = list(dataset.label_names)
-        self.feature_names = None if dataset.is_text or dataset.feature_names is None else list(dataset.feature_names)
-        if self.ensemble > 1:
-            self.head = BaggedHead(self.encoder.output_dim, dataset.n_labels, self.model_name, self.ensemble,
-                                   self.head_options)
-            self.head.nonempty = self._resolve_nonempty(dataset.labels)
-            self.history = self._fit_bagged(features, dataset, progress, description)
-        else:
-            self.head = _build(head_cls, "model", self.encoder.output_dim, dataset.n_labels, **self.head_options)
-            self.head.nonempty = self._resolve_nonempty(dataset.labels)
-            self.head.prepare(dataset.labels, self.label_names)
-            self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress,
-                               description)
-
-    def _fit_bagged(self, features: torch.Tensor, dataset: MultiLabelDataset, progress, description) -> dict:
-        """Train each member of the bagged head on its own bootstrap sample (the encoder is fixed)."""
-        if any(parameter.requires_grad for parameter in self.encoder.parameters()):
-            raise ValueError(
-                f"ensemble={self.ensemble} needs an encoder without trainable parameters (clinical, tfidf, "
-                f"sentence with hidden=0, mlp with hidden=[]); the {self.encoder_name} encoder has some"
-            )
-        histories = []
-        for index, member in enumerate(self.head.members):
-            rows = bootstrap_rows(len(dataset), index, self.train_config.seed)
-            member.prepare(dataset.labels[rows], self.label_names)
-            config = dataclasses.replace(self.train_config, seed=self.train_config.seed + index)
-            histories.append(fit(self.encoder, member, features[rows], dataset.labels[rows], config, progress,
-                                 f"{description} member {index + 1}/{self.ensemble}"))
-        return {"members": histories}
-
-    def _resolve_nonempty(self, labels: np.ndarray) -> bool:
-        empty_rows = np.flatnonzero(labels.sum(1) == 0) if labels.shape[1] else np.arange(len(labels))
-        if self.nonempty == "auto":
-            return len(empty_rows) == 0
-        if self.nonempty and len(empty_rows):
-            raise ValueError(
-                f"nonempty=True, but {len(empty_rows)} training rows have no label (the first is row {empty_rows[0]})"
-            )
-        return bool(self.nonempty)
-
     def held_out(self, dataset: MultiLabelDataset, progress: Progress | None = None,
                  description: str = "training") -> HeldOut | None:
-        """Out-of-fold predictions of ``dataset`` by fresh models of this configuration, seeded
-        by the training seed (``None`` for a dataset too small to split)."""
+        """Out-of-fold predictions of ``dataset`` by fresh models of this configuration (not
+        calibrated: calibration is fitted on them), seeded by the training seed (``None`` for a
+        dataset too small to split)."""
 
         def train(part: MultiLabelDataset, fold: str):
-            return self._fresh_copy().fit(part, progress, f"{description}{fold}")
+            return clone(self).set_params(calibrate=False).fit(part, progress, f"{description}{fold}")
 
-        return held_out_predictions(train, dataset, self.heldout_folds, seed=self.train_config.seed)
+        return held_out_predictions(train, dataset, self.heldout_folds, seed=self.train_config_.seed)
 
     def fit_decoders(self, decoders: Sequence[str | Decoder], heldout: HeldOut | None) -> None:
         """Fit decoders on held-out predictions and keep their states (saved with the model).
@@ -247,18 +270,18 @@ class MultiLabelModel:
         With no held-out predictions (a tiny dataset) they are fitted on an empty set, which
         gives their documented defaults (thresholds of 1/2).
         """
-        m = len(self.label_names)
+        m = len(self.label_names_)
         marginals = heldout.marginals if heldout is not None else np.zeros((0, m))
         labels = heldout.labels if heldout is not None else np.zeros((0, m), dtype=np.int8)
         for decoder in decoders:
-            decoder = get_decoder(decoder).bind(self.label_names)
-            self.decoder_states[decoder.spec] = decoder.fit(marginals, labels).state()
+            decoder = get_decoder(decoder).bind(self.label_names_)
+            self.decoder_states_[decoder.spec] = decoder.fit(marginals, labels).state()
 
     def decoder(self, spec: str | Decoder) -> Decoder:
         """The decoder ``spec`` ready for this model: bound to its labels, its fitted state loaded."""
-        decoder = get_decoder(spec).bind(self.label_names)
+        decoder = get_decoder(spec).bind(self.label_names_)
         if decoder.needs_fitting:
-            state = self.decoder_states.get(decoder.spec)
+            state = self.decoder_states_.get(decoder.spec)
             if state is None:
                 raise ValueError(
                     f"The {decoder.spec} decoder needs thresholds tuned on held-out data, and this model has none: "
@@ -269,7 +292,7 @@ class MultiLabelModel:
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
-        if self.head is None:
+        if "head_" not in self.__dict__:
             raise RuntimeError("This model is not trained yet: call fit() or load()")
 
     @torch.no_grad()
@@ -280,21 +303,21 @@ class MultiLabelModel:
         self._check_fitted()
         inputs = self._inputs_of(dataset_or_inputs)
         n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
-        self.encoder.eval()
-        self.head.eval()
+        self.encoder_.eval()
+        self.head_.eval()
         for start in range(0, n, batch_size):
             chunk = inputs[start : start + batch_size]
-            dist = self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
-            yield dist.with_seed(self.train_config.seed if seed is None else seed)
+            dist = self.head_.distribution(self.encoder_(self.encoder_.featurize(chunk)))
+            yield dist.with_seed(self.train_config_.seed if seed is None else seed)
 
     def _inputs_of(self, dataset_or_inputs):
         """The inputs of a dataset, feature columns reordered to the training order by name."""
         if not isinstance(dataset_or_inputs, MultiLabelDataset):
             return dataset_or_inputs
         dataset = dataset_or_inputs
-        if dataset.is_text or self.feature_names is None or dataset.feature_names is None:
+        if dataset.is_text or self.feature_names_ is None or dataset.feature_names is None:
             return dataset.inputs  # texts, or a model saved without feature names: count check only
-        return align_features(dataset.inputs, list(dataset.feature_names), self.feature_names)
+        return align_features(dataset.inputs, list(dataset.feature_names), self.feature_names_)
 
     def predict(self, dataset_or_inputs, decoders: Sequence[str | Decoder] = ("hamming",), batch_size: int = 256,
                 seed: int | None = None) -> dict[str, np.ndarray]:
@@ -330,7 +353,7 @@ class MultiLabelModel:
                 parts[name].append(part)
             if with_marginals:
                 marginals.append(batch_marginals)
-        m = len(self.label_names)
+        m = len(self.label_names_)
         sets = {name: np.concatenate(p) if p else np.zeros((0, m), np.int8) for name, p in parts.items()}
         if not with_marginals:
             return sets, None
@@ -339,27 +362,29 @@ class MultiLabelModel:
     def marginals(self, dataset_or_inputs, batch_size: int = 256, seed: int | None = None) -> np.ndarray:
         """P(y_j = 1 | x) ``[N, M]``."""
         parts = [dist.marginals().cpu().numpy() for dist in self.distributions(dataset_or_inputs, batch_size, seed)]
-        return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names)))
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.label_names_)))
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
+        """What ``config.json`` holds: the constructor arguments (:meth:`get_params`, with what fit
+        resolved: ``nonempty``'s value, the whole TrainConfig), the encoder's and head's own
+        configs (which hold ``encoder``, ``encoder_options`` and ``head_options``: :data:`SAVED_IN_PARTS`),
+        and the fitted state."""
         self._check_fitted()
+        arguments = {**self.get_params(deep=False), "nonempty": self.head_.nonempty,
+                     "train": self.train_config_.to_dict()}
         return {
             "format_version": FORMAT_VERSION,
-            "label_names": self.label_names,
-            "model": self.model_name,
-            "nonempty": self.head.nonempty,
-            "head": self.head.config(),
-            "encoder": self.encoder.config(),
-            "train": self.train_config.to_dict(),
-            "history": self.history,
-            "heldout_folds": self.heldout_folds,
-            "ensemble": self.ensemble,
-            "temperature": self.head.temperature,
-            "calibration": self.calibration,
-            "decoders": self.decoder_states,
-            "feature_names": self.feature_names,
-            **({"training_fingerprint": self.training_fingerprint} if self.training_fingerprint else {}),
+            "label_names": self.label_names_,
+            **{name: value for name, value in arguments.items() if name not in SAVED_IN_PARTS},
+            "head": self.head_.config(),
+            "encoder": self.encoder_.config(),
+            "history": self.history_,
+            "temperature": self.head_.temperature,
+            "calibration": self.calibration_,
+            "decoders": self.decoder_states_,
+            "feature_names": self.feature_names_,
+            **({"training_fingerprint": self.training_fingerprint_} if self.training_fingerprint_ else {}),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -376,8 +401,8 @@ class MultiLabelModel:
         check_model_destination(directory)
         staging = staging_directory(directory)
         try:
-            tensors = {f"encoder.{k}": v.contiguous() for k, v in self.encoder.state_dict().items()}
-            tensors.update({f"head.{k}": v.contiguous() for k, v in self.head.state_dict().items()})
+            tensors = {f"encoder.{k}": v.contiguous() for k, v in self.encoder_.state_dict().items()}
+            tensors.update({f"head.{k}": v.contiguous() for k, v in self.head_.state_dict().items()})
             save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": "comorbid"})
             kill_point("weights-written")
             (staging / CONFIG_FILE).write_text(json.dumps(self.config(), indent=1))
@@ -409,59 +434,86 @@ class MultiLabelModel:
         check_config(config, config_path, HEADS, ENCODERS)
         head_config = config["head"]
         encoder_config = config["encoder"]
+        arguments = {}
+        for name, parameter in inspect.signature(cls).parameters.items():
+            if name in config and name not in SAVED_IN_PARTS:
+                arguments[name] = config[name]
+            elif name in READ_BACK:
+                arguments[name] = READ_BACK[name](config)
+            else:  # a key added after this model was saved
+                arguments[name] = parameter.default
         with _rebuilding(config_path, "train"):
-            train = TrainConfig(**config["train"])
-        model = cls(
-            model=config["model"],
-            encoder=encoder_config["name"],
-            head_options=head_config["options"],
-            encoder_options=encoder_config["options"],
-            train=train,
-            nonempty=bool(config.get("nonempty", False)),
-            heldout_folds=int(config.get("heldout_folds", DEFAULT_FOLDS)),
-            calibrate=bool(config.get("calibration")),
-            ensemble=int(config.get("ensemble", 1)),
-        )
+            arguments["train"] = TrainConfig(**arguments["train"])
+        model = cls(**arguments)
         with _rebuilding(config_path, "encoder"):
-            model.encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
+            encoder = ENCODERS[encoder_config["name"]].from_config(encoder_config)
         with _rebuilding(config_path, "head"):
-            model.head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"],
-                                                    **head_config["options"])
-        if head_config["input_dim"] != model.encoder.output_dim:
+            head = HEADS[head_config["name"]](head_config["input_dim"], head_config["n_labels"],
+                                              **head_config["options"])
+        if head_config["input_dim"] != encoder.output_dim:
             raise ValueError(f"{config_path}: 'head.input_dim' must be the encoder's output_dim "
-                             f"{model.encoder.output_dim}, got {head_config['input_dim']}")
-        model.head.nonempty = model.nonempty
-        model.head.temperature = float(config.get("temperature", 1.0))
-        model.calibration = dict(config.get("calibration", {}))
+                             f"{encoder.output_dim}, got {head_config['input_dim']}")
+        head.nonempty = bool(arguments["nonempty"])
+        head.temperature = float(config.get("temperature", 1.0))
         try:
             tensors = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as error:
             raise ValueError(f"{weights_path}: the weights file is corrupt or truncated ({error})") from None
-        expected = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
-        expected.update({f"head.{k}": v for k, v in model.head.state_dict().items()})
+        expected = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
+        expected.update({f"head.{k}": v for k, v in head.state_dict().items()})
         check_tensors(tensors, expected, weights_path)
         try:
-            model.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in tensors.items()
-                                           if k.startswith("encoder.")}, strict=True)
-            model.head.load_state_dict({k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")},
-                                       strict=True)
+            encoder.load_state_dict({k[len("encoder.") :]: v for k, v in tensors.items()
+                                     if k.startswith("encoder.")}, strict=True)
+            head.load_state_dict({k[len("head.") :]: v for k, v in tensors.items() if k.startswith("head.")},
+                                 strict=True)
         except RuntimeError as error:
             raise ValueError(f"{weights_path}: {str(error).strip().splitlines()[-1].strip()}") from None
-        model.encoder.eval()
-        model.head.eval()
-        model.label_names = list(config["label_names"])
-        model.feature_names = config.get("feature_names")
-        input_dim = getattr(model.encoder, "input_dim", None)
-        if model.feature_names is not None and input_dim is not None and len(model.feature_names) != input_dim:
+        encoder.eval()
+        head.eval()
+        feature_names = config.get("feature_names")
+        input_dim = getattr(encoder, "input_dim", None)
+        if feature_names is not None and input_dim is not None and len(feature_names) != input_dim:
             raise ValueError(f"{config_path}: 'feature_names' must name the encoder's {input_dim} inputs, "
-                             f"got {len(model.feature_names)} names")
-        model.history = config.get("history", {})
-        model.decoder_states = config.get("decoders", {})
-        model.training_fingerprint = config.get("training_fingerprint")
-        for spec in model.decoder_states:
+                             f"got {len(feature_names)} names")
+        model.encoder_, model.head_, model.train_config_ = encoder, head, arguments["train"]
+        model.label_names_ = list(config["label_names"])
+        model.feature_names_ = feature_names
+        model.history_ = config.get("history", {})
+        model.calibration_ = dict(config.get("calibration", {}))
+        model.decoder_states_ = config.get("decoders", {})
+        model.training_fingerprint_ = config.get("training_fingerprint")
+        for spec in model.decoder_states_:
             with _rebuilding(config_path, f"decoders.{spec}"):
                 model.decoder(spec)
         return model
+
+
+#: The fitted attributes :meth:`MultiLabelModel.fit` sets (and :meth:`MultiLabelModel.load` reads).
+FITTED_ATTRIBUTES = ("encoder_", "head_", "label_names_", "feature_names_", "train_config_", "history_",
+                     "calibration_", "decoder_states_", "training_fingerprint_")
+#: Constructor arguments that config.json keeps inside the part they configure, not under their name.
+SAVED_IN_PARTS = ("encoder", "encoder_options", "head_options")
+
+
+def _saved_head_options(config: dict) -> dict:
+    """``head_options`` of a saved model: its head's options, or a bag's members' options."""
+    options = config["head"]["options"]
+    if config["head"]["name"] == "bagging" and config.get("model") != "bagging":
+        return dict(options.get("base_options") or {})
+    return dict(options)
+
+
+#: How :meth:`MultiLabelModel.load` reads back the constructor arguments that config.json does not
+#: hold under their own name: from the part they configure, or, for models saved before the key
+#: existed, the value such a model had.
+READ_BACK = {
+    "encoder": lambda config: config["encoder"]["name"],
+    "encoder_options": lambda config: dict(config["encoder"]["options"]),
+    "head_options": _saved_head_options,
+    "nonempty": lambda config: False,
+    "calibrate": lambda config: bool(config.get("calibration")),
+}
 
 
 MODEL_FILES = (WEIGHTS_FILE, CONFIG_FILE)

@@ -75,6 +75,7 @@ CONFIG_FIELDS: dict[str, Field] = {
     "history": Field((dict, list), required=False),
     "heldout_folds": Field((int,), required=False, check=_at_least(2), expects=">= 2"),
     "ensemble": Field((int,), required=False, check=_at_least(1), expects=">= 1"),
+    "calibrate": Field((bool,), required=False),
     "temperature": Field(NUMBER, required=False, check=_finite_positive, expects="a finite number > 0"),
     "calibration": Field((dict,), required=False),
     "decoders": Field((dict,), required=False, check=_dict_of_dicts, expects="decoder names mapped to objects"),

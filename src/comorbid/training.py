@@ -4,16 +4,38 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from comorbid.constraints import at_least, check_all, greater_than, in_interval, one_of
 from comorbid.data.splits import train_validation_split
 from comorbid.encoders.base import Encoder
+from comorbid.heads.bagging import BaggedHead, bootstrap_rows
 from comorbid.heads.base import Head
+
+OPTIMIZERS = ("auto", "lbfgs", "adam")
+PENALTIES = ("l2", "l1")
+BALANCES = ("none", "sqrt", "inverse")
+
+#: What each TrainConfig field must be, checked when a TrainConfig is made (the one place:
+#: the CLI, the estimator and MultiLabelModel.fit all build one).
+TRAIN_RULES = {
+    "optimizer": one_of(*OPTIMIZERS),
+    "max_iterations": greater_than(0),
+    "epochs": greater_than(0),
+    "batch_size": greater_than(0),
+    "learning_rate": greater_than(0),
+    "weight_decay": at_least(0),
+    "penalty": one_of(*PENALTIES),
+    "l1_smoothing": greater_than(0),
+    "balance": one_of(*BALANCES),
+    "validation_fraction": in_interval(0, 1),
+    "patience": at_least(0),
+}
 
 
 @dataclass
@@ -62,6 +84,9 @@ class TrainConfig:
     refit: bool = True
     seed: int = 0
 
+    def __post_init__(self):
+        check_all(TRAIN_RULES, self)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -77,9 +102,6 @@ def new_progress(transient: bool = False) -> Progress:
     )
 
 
-PENALTIES = ("l2", "l1")
-BALANCES = ("none", "sqrt", "inverse")
-
 
 def row_weights(labels: np.ndarray, balance: str = "sqrt") -> np.ndarray | None:
     """Training-row weights ``[N]`` (mean 1) against label imbalance, or ``None`` for ``"none"``.
@@ -91,8 +113,7 @@ def row_weights(labels: np.ndarray, balance: str = "sqrt") -> np.ndarray | None:
     square root is the milder choice, as in the "square-root frequency" sampling of
     long-tailed recognition (Mahajan et al., ECCV 2018).
     """
-    if balance not in BALANCES:
-        raise ValueError(f"Expected balance in {BALANCES}, got {balance!r}")
+    TRAIN_RULES["balance"].check("balance", balance)
     if balance == "none":
         return None
     y = np.asarray(labels, dtype=bool)
@@ -184,6 +205,43 @@ def _parameter_count(*modules: torch.nn.Module) -> int:
     return sum(parameter.numel() for module in modules for parameter in module.parameters())
 
 
+def train_head(
+    encoder: Encoder,
+    head: Head,
+    features: torch.Tensor,
+    labels: np.ndarray,
+    label_names: list[str],
+    config: TrainConfig,
+    progress: Progress | None = None,
+    description: str = "training",
+) -> dict[str, Any]:
+    """Prepare ``head`` on the training labels ``[N, M]`` (label order, initial biases) and train it
+    with ``encoder`` on ``features [N, D]`` (:func:`fit`): the one training route of every head.
+
+    A bag of heads (:class:`comorbid.heads.bagging.BaggedHead`, from ``ensemble=K`` or
+    ``model="bagging"``) is trained member by member, member ``r`` on its own bootstrap sample of
+    the rows with seed ``config.seed + r`` (Breiman, "Bagging predictors", Machine Learning 1996);
+    the encoder is fixed then, so it must have no trainable parameters. Returns :func:`fit`'s
+    history, or ``{"members": [history, ...]}`` for a bag.
+    """
+    if not isinstance(head, BaggedHead):
+        head.prepare(labels, label_names)
+        return fit(encoder, head, features, labels, config, progress, description)
+    if any(parameter.requires_grad for parameter in encoder.parameters()):
+        raise ValueError(
+            f"An ensemble of {len(head.members)} needs an encoder without trainable parameters (clinical, tfidf, "
+            f"sentence with hidden=0, mlp with hidden=[]); the {encoder.name} encoder has some"
+        )
+    histories = []
+    for index, member in enumerate(head.members):
+        rows = bootstrap_rows(len(labels), index, config.seed)
+        member.prepare(labels[rows], label_names)
+        member_config = replace(config, seed=config.seed + index)
+        histories.append(fit(encoder, member, features[rows], labels[rows], member_config, progress,
+                             f"{description} member {index + 1}/{len(head.members)}"))
+    return {"members": histories}
+
+
 def fit(
     encoder: Encoder,
     head: Head,
@@ -197,10 +255,6 @@ def fit(
 
     Returns a small history: the epochs run, the chosen epoch and the losses.
     """
-    if config.optimizer not in ("auto", "lbfgs", "adam"):
-        raise ValueError(f"Expected optimizer auto, lbfgs or adam, got {config.optimizer!r}")
-    if config.penalty not in PENALTIES:
-        raise ValueError(f"Expected penalty {' or '.join(PENALTIES)}, got {config.penalty!r}")
     weights = row_weights(labels, config.balance)
     if weights is not None:
         weights = torch.as_tensor(weights, dtype=_label_dtype(features))
