@@ -25,7 +25,8 @@ import shlex
 import time
 from pathlib import Path
 
-from comorbid.cli import _make_model
+from comorbid.model import MultiLabelModel
+from comorbid.spec import ModelSpec, parse_options
 from comorbid.data import data_root, read_cmc_xml
 from comorbid.evaluation import REPORTED_METRICS, cross_validate
 
@@ -86,6 +87,18 @@ def parse(flags: list[str]) -> dict:
     return options
 
 
+def spec_of(options: dict) -> ModelSpec:
+    """The model of :func:`parse`'s options, as ``comorbid cv`` builds it from the same flags."""
+    head_options = parse_options(options["head_option"])
+    if options["loss"] is not None:
+        head_options["loss"] = options["loss"]
+    train = {key: options[key] for key in ("seed", "weight_decay", "penalty", "balance") if options[key] is not None}
+    return ModelSpec(model=options["model"], encoder=options["encoder"], head_options=head_options,
+                     encoder_options=parse_options(options["encoder_option"], "--encoder-option"), train=train,
+                     nonempty={"auto": "auto", "yes": True, "no": False}[options["nonempty"]],
+                     calibrate=options["calibrate"], ensemble=options["ensemble"])
+
+
 def run(table: str, data: Path, only: list[str] | None = None) -> None:
     """Run the table's rows (those with a flag in ``only``, if given), keeping the rows of an
     earlier run of the same table that are not rerun, so a long table can be filled in parts."""
@@ -98,10 +111,8 @@ def run(table: str, data: Path, only: list[str] | None = None) -> None:
         results = [r for r in results if r["flags"] != flags]
         options = parse(flags)
         decoders = options.pop("decode").split(",")
-        make_model = _make_model(options["model"], options["encoder"], options["loss"], options["weight_decay"],
-                                 options["seed"], options["penalty"], options["head_option"], options["nonempty"],
-                                 options["calibrate"], options["ensemble"], options["balance"],
-                                 options["encoder_option"])
+        spec = spec_of(options)
+        make_model = lambda: MultiLabelModel.from_spec(spec)  # noqa: E731
         start = time.perf_counter()
         result = cross_validate(dataset, make_model, decoders, 5, options["seed"])
         command = "comorbid cv " + shlex.join([str(data.name), *flags])

@@ -61,7 +61,7 @@ def _held_out_features(heldout: HeldOut, dataset: MultiLabelDataset):
     for model, rows in heldout.folds:
         part = dataset.subset(rows)
         with torch.no_grad():
-            features = model.encoder(model.encoder.featurize(part.inputs))
+            features = model.encoder_(model.encoder_.featurize(part.inputs))
         pieces.append((model, features, torch.as_tensor(part.labels, dtype=torch.get_default_dtype())))
     return pieces
 
@@ -84,8 +84,8 @@ def fit_temperature(heldout: HeldOut, dataset: MultiLabelDataset) -> Calibration
         total = 0.0
         with torch.no_grad():
             for model, features, labels in pieces:
-                model.head.temperature = math.exp(log_temperature)
-                total -= model.head.distribution(features).log_prob(labels).sum().item()
+                model.head_.temperature = math.exp(log_temperature)
+                total -= model.head_.distribution(features).log_prob(labels).sum().item()
         return total / n
 
     before = nll(0.0)
