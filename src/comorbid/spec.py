@@ -13,7 +13,7 @@ script::
     >>> ModelSpec(ensemble=0)
     Traceback (most recent call last):
     ...
-    comorbid.constraints.ParameterError: `ensemble` must be >= 1, got 0
+    comorbid.constraints.ParameterError: `ensemble` must be an integer >= 1, got 0
 
 Training settings (``train``) are checked by :class:`comorbid.training.TrainConfig`'s own rules
 (:data:`comorbid.training.TRAIN_RULES`).
