@@ -87,7 +87,10 @@ class NonEmpty(JointLabelDistribution):
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         value = self._as_label_sets(value)
-        log_prob = self.base.log_prob(value) - self.log_base_nonempty
+        # log P(y != 0) first: the autograd graph (hence the float rounding of the gradient)
+        # is then built in the same order as when it was computed at construction
+        log_base_nonempty = self.log_base_nonempty
+        log_prob = self.base.log_prob(value) - log_base_nonempty
         empty = value.sum(-1) == 0
         return torch.where(empty, torch.full_like(log_prob, -torch.inf), log_prob)
 
