@@ -54,6 +54,17 @@ def test_log_prob_rejects_values_that_are_not_label_sets(example):
         dist.log_prob(torch.zeros(2, 4))
 
 
+@pytest.mark.parametrize("example", DISTRIBUTIONS, ids=repr)
+def test_parameters_are_validated(example):
+    """``arg_constraints``: a NaN in the first parameter is refused, naming it (unless
+    ``validate_args`` is off, which the generic suite above never turns off)."""
+    _, params = example.make(batch_size=2, n_labels=3)
+    bad = params[0].clone()
+    bad.view(-1)[0] = float("nan")
+    with pytest.raises(ValueError, match=r"Expected `\w+` of \w+ to be real numbers \(not NaN\), got nan at \[0, 0"):
+        example.build(bad, *params[1:])
+
+
 PER_ROW_DECODERS = [d for d in DECODERS if d.table is not None]
 TUNED_DECODERS = [d for d in DECODERS if d.corpus_metric is not None]
 

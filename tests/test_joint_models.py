@@ -312,7 +312,7 @@ def test_sparse_chain_refuses_parents_that_are_not_earlier_positions():
             ChainBernoulli(u, w, parents=torch.tensor(bad))
     with pytest.raises(ValueError, match=r"parents.*\[3, K\]"):
         ChainBernoulli(u, w, parents=torch.tensor([3, 0, 1]))
-    with pytest.raises(ValueError, match=r"parent weights.*\[3, 1\]"):
+    with pytest.raises(ValueError, match=r"`interactions` of ChainBernoulli of shape \[3, 1\] or \[2, 3, 1\], got \(3, 2\)"):
         ChainBernoulli(u, torch.zeros(3, 2), parents=torch.tensor([[3], [0], [1]]))
 
 

@@ -10,7 +10,7 @@ beyond, for example).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch.distributions import Distribution, constraints
@@ -55,6 +55,71 @@ def all_label_sets(n_labels: int, device=None, dtype=torch.float32) -> torch.Ten
     return ((index[:, None] >> bits[None, :]) & 1).to(dtype)
 
 
+class _Permutation(constraints.Constraint):
+    """Each row ``[..., n]`` a permutation of ``0..n-1`` (a chain's label order)."""
+
+    event_dim = 1
+    description = "a permutation of 0..M-1"
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        n = value.shape[-1]
+        return (value.sort(-1).values == torch.arange(n, device=value.device)).all(-1)
+
+    def explain(self, value: torch.Tensor) -> str:
+        return f"{value.tolist()}"
+
+
+#: ``arg_constraints`` value of a label order ``[M]`` (or ``[R, M]``, one order per row).
+permutation = _Permutation()
+
+#: Words for torch's constraints in error messages (our own constraints carry ``description``).
+_DESCRIPTIONS = {constraints.real: "real numbers (not NaN)", constraints.boolean: "0/1"}
+
+
+def _describe(constraint: constraints.Constraint) -> str:
+    return getattr(constraint, "description", None) or _DESCRIPTIONS.get(constraint, repr(constraint))
+
+
+def _first_invalid(constraint: constraints.Constraint, value: torch.Tensor, valid: torch.Tensor) -> str:
+    """What to show of an argument that fails ``constraint``: the constraint's own explanation,
+    else the first failing element and its index."""
+    if hasattr(constraint, "explain"):
+        return constraint.explain(value)
+    where = (~valid).nonzero()[0].tolist()
+    if valid.dim() == value.dim():
+        return f"{value[tuple(where)].item()} at {where}"
+    return f"invalid values at {where}"
+
+
+def match_shapes(owner: str, shapes: dict[str, str], arguments: dict, sizes: dict[str, int] | None = None) -> dict[str, int]:
+    """Check ``arguments`` (name -> tensor or None) against declared ``shapes`` (name -> e.g.
+    ``"[M, K] or [B, M, K]"``: named dimensions, alternatives separated by ``or``) and return the
+    sizes bound to the names. Arguments are matched in the order of ``shapes``; a name is bound
+    by ``sizes`` or by the first argument that has it, and later ones must agree. None is
+    skipped (an optional argument).
+
+    Raises:
+        ValueError: ``Expected `interactions` of ChainBernoulli of shape [3, 3] or [2, 3, 3],
+            got (3, 2)`` (names already bound are shown as numbers).
+    """
+    bound = dict(sizes or {})
+    for name, spec in shapes.items():
+        value = arguments.get(name)
+        if value is None:
+            continue
+        shape = tuple(value.shape)
+        alternatives = [[d.strip() for d in alt.strip()[1:-1].split(",") if d.strip()] for alt in spec.split(" or ")]
+        for dims in alternatives:
+            trial = dict(bound)
+            if len(dims) == len(shape) and all(trial.setdefault(d, n) == n for d, n in zip(dims, shape)):
+                bound = trial
+                break
+        else:
+            expected = " or ".join("[" + ", ".join(str(bound.get(d, d)) for d in dims) + "]" for dims in alternatives)
+            raise ValueError(f"Expected `{name}` of {owner} of shape {expected}, got {shape}")
+    return bound
+
+
 class JointLabelDistribution(Distribution):
     """A batch of distributions over label sets, ``batch_shape=(B,)``, ``event_shape=(M,)``.
 
@@ -64,9 +129,23 @@ class JointLabelDistribution(Distribution):
     Subclasses implement ``log_prob`` and ``sample`` and override the other methods where they
     can do better than the defaults here, which enumerate all 2^M sets (exact, small M) and
     otherwise estimate from samples.
+
+    Arguments are checked as in ``torch.distributions``, in one place: each subclass declares
+    ``arg_shapes`` (checked always, by :meth:`_check_shapes`: they fix ``B`` and ``M``) and
+    ``arg_constraints`` (their values, checked at construction when ``validate_args``);
+    ``log_prob`` checks its value against ``support`` (0/1 label sets with ``M`` labels) when
+    ``validate_args``. ``validate_args=None`` (default) follows torch's global default
+    (``Distribution.set_default_validate_args``; on unless Python runs with ``-O``); pass
+    ``False`` to skip the value checks on a hot path.
     """
 
-    arg_constraints: dict = {}
+    #: Each tensor argument's values (:mod:`torch.distributions.constraints`), checked by
+    #: :meth:`_validate_parameters` when ``validate_args``.
+    arg_constraints: dict[str, constraints.Constraint] = {}
+    #: Each tensor argument's shape in named dimensions, alternatives separated by ``or``
+    #: (``"[M, M] or [B, M, M]"``): ``B`` rows, ``M`` labels, other letters sizes the arguments
+    #: must agree on. Checked always (see :func:`match_shapes`).
+    arg_shapes: ClassVar[dict[str, str]] = {}
     #: Seeds every random draw (see :mod:`comorbid.distributions.noise`); set with :meth:`with_seed`.
     seed: int = DEFAULT_SEED
     support = constraints.independent(constraints.boolean, 1)
@@ -77,8 +156,60 @@ class JointLabelDistribution(Distribution):
     #: all 2^M sets (exact); beyond, they estimate from samples.
     enumerate_max_labels: int = 16
 
-    def __init__(self, batch_size: int, n_labels: int, validate_args: bool | None = False):
-        super().__init__(torch.Size([batch_size]), torch.Size([n_labels]), validate_args=validate_args)
+    def __init__(self, batch_size: int, n_labels: int, validate_args: bool | None = None):
+        # torch's own argument loop is skipped (it prints whole tensors); ours names the first
+        # invalid element.
+        super().__init__(torch.Size([batch_size]), torch.Size([n_labels]), validate_args=False)
+        self._validate_args = Distribution._validate_args if validate_args is None else bool(validate_args)
+        if self._validate_args:
+            self._validate_parameters()
+
+    # ------------------------------------------------------------------ argument checks
+    def _check_shapes(self, sizes: dict[str, int] | None = None, **arguments) -> dict[str, int]:
+        """The sizes of the named dimensions of ``arguments`` (declared in ``arg_shapes``),
+        with a clear error for a wrong shape; call it first in ``__init__``."""
+        return match_shapes(type(self).__name__, self.arg_shapes, arguments, sizes)
+
+    def _validate_parameters(self) -> None:
+        """Check every argument in ``arg_constraints`` (set as an attribute of the same name)."""
+        for name, constraint in self.arg_constraints.items():
+            value = getattr(self, name, None)
+            if value is None or constraints.is_dependent(constraint):
+                continue
+            valid = constraint.check(value)
+            if not bool(valid.all()):
+                raise ValueError(
+                    f"Expected `{name}` of {type(self).__name__} to be {_describe(constraint)}, "
+                    f"got {_first_invalid(constraint, value, valid)}"
+                )
+
+    def _validate_sample(self, value: torch.Tensor) -> None:
+        """Check that ``value`` holds label sets ``[..., B, M]`` of 0/1 (``support``)."""
+        if value.shape[-1:] != self.event_shape:
+            raise ValueError(
+                f"Expected label sets with {self.n_labels} labels in the last dimension, "
+                f"got shape {tuple(value.shape)}"
+            )
+        try:
+            torch.broadcast_shapes(value.shape[:-1], self.batch_shape)
+        except RuntimeError:
+            raise ValueError(
+                f"Expected label sets [..., {self.batch_size}, {self.n_labels}] (one per row of the batch), "
+                f"got shape {tuple(value.shape)}"
+            ) from None
+        if value.dtype != torch.bool:
+            valid = self.support.check(value)
+            if not bool(valid.all()):
+                where = ((value != 0) & (value != 1)).nonzero()[0].tolist()
+                raise ValueError(f"Expected label sets of 0/1, got {value[tuple(where)].item()} at {where}")
+
+    def _as_label_sets(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` as a float tensor ``[..., B, M]`` (checked when ``validate_args``): what
+        every ``log_prob`` starts with."""
+        value = torch.as_tensor(value)
+        if self._validate_args:
+            self._validate_sample(value)
+        return value.to(torch.get_default_dtype() if not value.is_floating_point() else value.dtype)
 
     # ------------------------------------------------------------------ what subclasses give
     @property
@@ -118,6 +249,26 @@ class JointLabelDistribution(Distribution):
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def conditional_log_probs(self, value: torch.Tensor) -> torch.Tensor:
+        """log p(y_j | y_-j, x) of every label given all the others, ``[..., B, M] -> [..., B, M]``.
+
+        Here from ``log_prob`` of ``value`` and of its M one-label flips,
+        ``log p(y) - log(p(y) + p(y with j flipped))`` (exact, M + 1 ``log_prob`` calls);
+        subclasses with cheap full conditionals (the Ising model's local fields) override it.
+        """
+        value = self._as_label_sets(value)
+        flips = torch.eye(self.n_labels, dtype=value.dtype, device=value.device)
+        flipped = (value.unsqueeze(-2) - flips).abs()  # [..., B, M (flipped label), M]
+        log_p = self.log_prob(value)  # [..., B]
+        log_flipped = self.log_prob(flipped.movedim(-2, 0)).movedim(0, -1)  # [..., B, M]
+        return log_p[..., None] - torch.logaddexp(log_p[..., None], log_flipped)
+
+    def pseudo_log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Besag's pseudo-log-likelihood sum_j log p(y_j | y_-j, x) (Besag, 1975, The
+        Statistician 24), ``[..., B, M] -> [..., B]``: a training objective that needs no
+        normaliser where :meth:`conditional_log_probs` is cheap."""
+        return self.conditional_log_probs(value).sum(-1)
 
     def sample(self, sample_shape: torch.Size | tuple = ()) -> torch.Tensor:
         """Draws ``[*sample_shape, B, M]``, independent across samples and rows, from this
@@ -444,21 +595,6 @@ class JointLabelDistribution(Distribution):
                 current = torch.where(better[:, None], neighbours[which, torch.arange(b)], current)
                 current_score = torch.where(better, top, current_score)
         return current
-
-    def _check_value(self, value: torch.Tensor) -> torch.Tensor:
-        """``value`` as a float tensor ``[..., B, M]``, with a clear error if it is not 0/1."""
-        value = torch.as_tensor(value)
-        if value.shape[-1:] != self.event_shape:
-            raise ValueError(
-                f"Expected label sets with {self.n_labels} labels in the last dimension, "
-                f"got shape {tuple(value.shape)}"
-            )
-        if not value.dtype == torch.bool:
-            bad = (value != 0) & (value != 1)
-            if bad.any():
-                where = bad.nonzero()[0].tolist()
-                raise ValueError(f"Expected label sets of 0/1, got {value[tuple(where)].item()} at {where}")
-        return value.to(torch.get_default_dtype() if not value.is_floating_point() else value.dtype)
 
 
 def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -26,12 +26,33 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.distributions import constraints
 
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs
+from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs, permutation
 from comorbid.distributions.noise import NOISE_BLOCK, Noise, categorical
 
 #: Beam width of ``mode()`` when none is given.
 DEFAULT_BEAM_SIZE = 64
+
+
+class _EarlierPositions(constraints.Constraint):
+    """A sparse chain's ``parents [M, K]``: row t holds earlier positions (< t) or the padding M."""
+
+    event_dim = 2
+    description = "earlier chain positions (< t) or the padding M in each row t"
+
+    @staticmethod
+    def _valid(parents: torch.Tensor) -> torch.Tensor:
+        m = parents.shape[0]
+        position = torch.arange(m, device=parents.device)[:, None]
+        return ((parents >= 0) & (parents < position)) | (parents == m)
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        return self._valid(value).all()
+
+    def explain(self, value: torch.Tensor) -> str:
+        t, i = (~self._valid(value)).nonzero()[0].tolist()
+        return f"{value[t, i].item()} at t={t}"
 
 
 class ChainBernoulli(JointLabelDistribution):
@@ -60,6 +81,11 @@ class ChainBernoulli(JointLabelDistribution):
 
     #: Up to this many labels, marginals and count marginals are computed by enumeration (exact).
     enumerate_max_labels = 12
+    arg_constraints = {"unary_logits": constraints.real, "interactions": constraints.real, "order": permutation,
+                       "parents": _EarlierPositions()}
+    #: ``K`` is ``M`` for a dense chain (``parents`` None).
+    arg_shapes = {"unary_logits": "[B, M]", "parents": "[M, K]", "interactions": "[M, K] or [B, M, K]",
+                  "order": "[M]"}
 
     def __init__(
         self,
@@ -68,32 +94,23 @@ class ChainBernoulli(JointLabelDistribution):
         order: torch.Tensor | None = None,
         beam_size: int = DEFAULT_BEAM_SIZE,
         n_mc_samples: int = 2000,
-        validate_args: bool | None = False,
+        validate_args: bool | None = None,
         seed: int | None = None,
         parents: torch.Tensor | None = None,
     ):
-        if unary_logits.dim() != 2:
-            raise ValueError(f"Expected `unary_logits` of shape [B, M], got {tuple(unary_logits.shape)}")
-        b, m = unary_logits.shape
-        width = m if parents is None else (parents.shape[-1] if parents.dim() == 2 else -1)
-        if parents is not None and (parents.dim() != 2 or parents.shape[0] != m):
-            raise ValueError(f"Expected `parents` of shape [{m}, K], got {tuple(parents.shape)}")
-        if interactions.shape not in (torch.Size([m, width]), torch.Size([b, m, width])):
-            name = "interactions" if parents is None else "interactions (parent weights)"
-            raise ValueError(
-                f"Expected `{name}` of shape [{m}, {width}] or [{b}, {m}, {width}], got {tuple(interactions.shape)}"
-            )
-        if order is None:
-            order = torch.arange(m)
-        order = torch.as_tensor(order, dtype=torch.long)
-        if sorted(order.tolist()) != list(range(m)):
-            raise ValueError(f"Expected `order` to be a permutation of 0..{m - 1}, got {order.tolist()}")
+        order = None if order is None else torch.as_tensor(order, dtype=torch.long)
+        dense = None if parents is not None else {"K": unary_logits.shape[-1]}
+        size = self._check_shapes(dense, unary_logits=unary_logits, parents=parents, interactions=interactions,
+                                  order=order)
+        b, m = size["B"], size["M"]
+        order = torch.arange(m) if order is None else order
         self.unary_logits = unary_logits
         self.interactions = interactions
         self.order = order
         self.parents = parents
         self.beam_size = beam_size
         self.n_mc_samples = n_mc_samples
+        super().__init__(b, m, validate_args)  # checks the arguments before they are used
         # Everything below works in chain order: position t holds label order[t].
         self._unary = unary_logits[:, order]
         if parents is None:
@@ -101,7 +118,6 @@ class ChainBernoulli(JointLabelDistribution):
             self._weights = interactions[..., order, :][..., :, order] * strictly_lower
         else:
             self._parents, self._weights, self._n_parents = _real_parents_first(parents, interactions)
-        super().__init__(b, m, validate_args)
         if seed is not None:
             self.with_seed(seed)
 
@@ -123,7 +139,7 @@ class ChainBernoulli(JointLabelDistribution):
         """Every factor's logit (input part and label-on-label weights) divided by ``temperature``."""
         tempered = ChainBernoulli(self.unary_logits / temperature, self.interactions / temperature, self.order,
                                   beam_size=self.beam_size, n_mc_samples=self.n_mc_samples, seed=self.seed,
-                                  parents=self.parents)
+                                  parents=self.parents, validate_args=self._validate_args)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
 
@@ -148,7 +164,7 @@ class ChainBernoulli(JointLabelDistribution):
         return self._unary + context
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        value = self._check_value(value).to(self._unary.dtype)
+        value = self._as_label_sets(value).to(self._unary.dtype)
         ordered = value[..., self.order]
         logits = self.chain_logits(ordered)
         return -F.binary_cross_entropy_with_logits(logits, ordered.expand_as(logits), reduction="none").sum(-1)
@@ -322,8 +338,9 @@ class ChainBernoulli(JointLabelDistribution):
 
 
 def _real_parents_first(parents: torch.Tensor, weights: torch.Tensor):
-    """Check a sparse chain's ``parents [M, K]`` (each entry an earlier position or the padding
-    ``M``) and reorder each row, with its weights, so that its real parents come first.
+    """Reorder each row of a sparse chain's ``parents [M, K]`` (each entry an earlier position
+    or the padding ``M``; checked by ``arg_constraints``), with its weights, so that its real
+    parents come first.
 
     Returns the parents, the weights (``[M, K]`` or ``[B, M, K]``) and the number of real
     parents of each position (a list, so that a step slices them without a device sync)."""
@@ -331,14 +348,6 @@ def _real_parents_first(parents: torch.Tensor, weights: torch.Tensor):
     if parents.dtype.is_floating_point or parents.dtype == torch.bool:
         raise ValueError(f"Expected `parents` of an integer dtype, got {parents.dtype}")
     parents = parents.to(device=weights.device, dtype=torch.long)
-    position = torch.arange(m, device=parents.device)[:, None]
-    valid = ((parents >= 0) & (parents < position)) | (parents == m)
-    if not bool(valid.all()):
-        t, i = (~valid).nonzero()[0].tolist()
-        raise ValueError(
-            f"Expected `parents[t]` to hold earlier positions (< t) or the padding {m}, "
-            f"got {parents[t, i].item()} at t={t}"
-        )
     padding = parents == m
     n_parents = (~padding).sum(1).tolist()
     if padding.shape[1] and bool((padding[:, :-1] & ~padding[:, 1:]).any()):  # padding before a real parent

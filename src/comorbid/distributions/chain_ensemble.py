@@ -16,7 +16,9 @@ best of the chains' beam-search modes improved by single-label flips (approximat
 from __future__ import annotations
 
 import torch
+from torch.distributions import constraints
 
+from comorbid.distributions.base import permutation
 from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
 from comorbid.distributions.ensemble import UniformMixture
 
@@ -34,6 +36,9 @@ class ChainEnsemble(UniformMixture):
             draws ``ceil(n_mc_samples / R)``), so the ensemble costs what one chain costs.
     """
 
+    arg_constraints = {"unary_logits": constraints.real, "interactions": constraints.real, "orders": permutation}
+    arg_shapes = {"unary_logits": "[B, R, M]", "interactions": "[R, M, M] or [B, R, M, M]", "orders": "[R, M]"}
+
     def __init__(
         self,
         unary_logits: torch.Tensor,
@@ -41,37 +46,28 @@ class ChainEnsemble(UniformMixture):
         orders: torch.Tensor,
         beam_size: int = DEFAULT_BEAM_SIZE,
         n_mc_samples: int = 2000,
-        validate_args: bool | None = False,
+        validate_args: bool | None = None,
         seed: int | None = None,
     ):
-        if unary_logits.dim() != 3:
-            raise ValueError(f"Expected `unary_logits` of shape [B, R, M], got {tuple(unary_logits.shape)}")
-        b, r, m = unary_logits.shape
         orders = torch.as_tensor(orders, dtype=torch.long)
-        if orders.shape != (r, m):
-            raise ValueError(f"Expected `orders` of shape [{r}, {m}], got {tuple(orders.shape)}")
-        if interactions.shape == (r, m, m):
-            per_chain = [interactions[i] for i in range(r)]
-        elif interactions.shape == (b, r, m, m):
-            per_chain = [interactions[:, i] for i in range(r)]
-        else:
-            raise ValueError(
-                f"Expected `interactions` of shape [{r}, {m}, {m}] or [{b}, {r}, {m}, {m}], "
-                f"got {tuple(interactions.shape)}"
-            )
+        r = self._check_shapes(unary_logits=unary_logits, interactions=interactions, orders=orders)["R"]
         self.unary_logits = unary_logits
         self.interactions = interactions
         self.orders = orders
         self.beam_size = beam_size
         self.n_mc_samples = n_mc_samples
+        validate = self._validate_args if validate_args is None else bool(validate_args)
+        if validate:
+            self._validate_parameters()  # once, before the chains below index by the orders
+        shared = interactions.dim() == 3
         per_chain_samples = -(-n_mc_samples // r)
         chains = [
-            ChainBernoulli(
-                unary_logits[:, i], per_chain[i], orders[i], beam_size=beam_size, n_mc_samples=per_chain_samples
-            )
+            ChainBernoulli(unary_logits[:, i], interactions[i] if shared else interactions[:, i], orders[i],
+                           beam_size=beam_size, n_mc_samples=per_chain_samples, validate_args=False)
             for i in range(r)
         ]
-        super().__init__(chains, validate_args, seed=seed)
+        super().__init__(chains, validate_args=False, seed=seed)
+        self._validate_args = validate
 
     @property
     def chains(self) -> list[ChainBernoulli]:
@@ -84,7 +80,7 @@ class ChainEnsemble(UniformMixture):
     def tempered(self, temperature: float) -> "ChainEnsemble":
         """Every chain tempered (see :meth:`ChainBernoulli.tempered`)."""
         tempered = ChainEnsemble(self.unary_logits / temperature, self.interactions / temperature, self.orders,
-                                 self.beam_size, self.n_mc_samples, seed=self.seed)
+                                 self.beam_size, self.n_mc_samples, self._validate_args, seed=self.seed)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
 

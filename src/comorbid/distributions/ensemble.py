@@ -30,7 +30,7 @@ class UniformMixture(JointLabelDistribution):
 
     enumerate_max_labels = 12
 
-    def __init__(self, members: Sequence[JointLabelDistribution], validate_args: bool | None = False,
+    def __init__(self, members: Sequence[JointLabelDistribution], validate_args: bool | None = None,
                  seed: int | None = None):
         if not members:
             raise ValueError("Expected at least one member distribution, got none")
@@ -56,7 +56,8 @@ class UniformMixture(JointLabelDistribution):
         return len(self.members)
 
     def tempered(self, temperature: float) -> "UniformMixture":
-        tempered = UniformMixture([member.tempered(temperature) for member in self.members], seed=self.seed)
+        tempered = UniformMixture([member.tempered(temperature) for member in self.members], self._validate_args,
+                                  seed=self.seed)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
 
@@ -70,7 +71,7 @@ class UniformMixture(JointLabelDistribution):
 
     def member_log_probs(self, value: torch.Tensor) -> torch.Tensor:
         """Each member's log p_r(y | x), ``[..., B, M] -> [..., B, R]``."""
-        value = self._check_value(value)
+        value = self._as_label_sets(value)
         return torch.stack([member.log_prob(value) for member in self.members], -1)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch.distributions import Bernoulli, Independent
+from torch.distributions import Bernoulli, Independent, constraints
 
 from comorbid.distributions import poisson_binomial
 from comorbid.distributions.base import METHODS, JointLabelDistribution, ShortlistCounts, first_on_log_probs
@@ -21,22 +21,24 @@ class IndependentBernoulli(JointLabelDistribution):
         logits: ``[B, M]`` per-label logits.
     """
 
-    def __init__(self, logits: torch.Tensor, validate_args: bool | None = False):
-        if logits.dim() != 2:
-            raise ValueError(f"Expected `logits` of shape [B, M], got {tuple(logits.shape)}")
+    arg_constraints = {"logits": constraints.real}
+    arg_shapes = {"logits": "[B, M]"}
+
+    def __init__(self, logits: torch.Tensor, validate_args: bool | None = None):
+        size = self._check_shapes(logits=logits)
         self.logits = logits
         self._base = Independent(Bernoulli(logits=logits, validate_args=False), 1, validate_args=False)
-        super().__init__(logits.shape[0], logits.shape[1], validate_args)
+        super().__init__(size["B"], size["M"], validate_args)
 
     @property
     def exact(self) -> frozenset[str]:
         return METHODS
 
     def tempered(self, temperature: float) -> "IndependentBernoulli":
-        return IndependentBernoulli(self.logits / temperature).with_seed(self.seed)
+        return IndependentBernoulli(self.logits / temperature, self._validate_args).with_seed(self.seed)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        value = self._check_value(value).to(self.logits.dtype)
+        value = self._as_label_sets(value).to(self.logits.dtype)
         return self._base.log_prob(value)
 
     def sample_with(self, noise: Noise) -> torch.Tensor:

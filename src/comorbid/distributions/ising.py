@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.distributions import constraints
 
 from comorbid.distributions import poisson_binomial
 from comorbid.distributions.base import (
@@ -124,6 +125,9 @@ class IsingLabels(JointLabelDistribution):
         mean_field_iterations: damped fixed-point iterations of mean field at most.
     """
 
+    arg_constraints = {"unary_logits": constraints.real, "couplings": constraints.real}
+    arg_shapes = {"unary_logits": "[B, M]", "couplings": "[M, M] or [B, M, M]"}
+
     def __init__(
         self,
         unary_logits: torch.Tensor,
@@ -133,15 +137,9 @@ class IsingLabels(JointLabelDistribution):
         n_mc_samples: int = 200,
         gibbs_sweeps: int = 20,
         mean_field_iterations: int = 200,
-        validate_args: bool | None = False,
+        validate_args: bool | None = None,
     ):
-        if unary_logits.dim() != 2:
-            raise ValueError(f"Expected `unary_logits` of shape [B, M], got {tuple(unary_logits.shape)}")
-        b, m = unary_logits.shape
-        if couplings.shape not in (torch.Size([m, m]), torch.Size([b, m, m])):
-            raise ValueError(
-                f"Expected `couplings` of shape [{m}, {m}] or [{b}, {m}, {m}], got {tuple(couplings.shape)}"
-            )
+        size = self._check_shapes(unary_logits=unary_logits, couplings=couplings)
         if not 0 <= max_exact_labels <= MAX_ENUMERATE_LABELS:
             raise ValueError(f"Expected 0 <= max_exact_labels <= {MAX_ENUMERATE_LABELS}, got {max_exact_labels}")
         if inference not in INFERENCE:
@@ -159,14 +157,14 @@ class IsingLabels(JointLabelDistribution):
         self._log_z_cache: torch.Tensor | None = None
         self._mean_field_cache: torch.Tensor | None = None
         self._gibbs_cache = None
-        super().__init__(b, m, validate_args)
+        super().__init__(size["B"], size["M"], validate_args)
         self.enumerate_max_labels = max_exact_labels
 
     def tempered(self, temperature: float) -> "IsingLabels":
         """Fields and couplings divided by ``temperature``: p(y)^(1/T), renormalised."""
         return IsingLabels(
             self.unary_logits / temperature, self.couplings / temperature, self.max_exact_labels, self.inference,
-            self.n_mc_samples, self.gibbs_sweeps, self.mean_field_iterations,
+            self.n_mc_samples, self.gibbs_sweeps, self.mean_field_iterations, self._validate_args,
         ).with_seed(self.seed)
 
     def with_seed(self, seed: int) -> "IsingLabels":
@@ -214,7 +212,7 @@ class IsingLabels(JointLabelDistribution):
         return self._log_z_cache
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        value = self._check_value(value)
+        value = self._as_label_sets(value)
         return self.energy(value) - self.log_partition()
 
     def log_prob_nonempty(self) -> torch.Tensor:
@@ -231,11 +229,12 @@ class IsingLabels(JointLabelDistribution):
             return self.unary_logits + value @ self.symmetric
         return self.unary_logits + torch.einsum("...bk,bjk->...bj", value, self.symmetric)
 
-    def pseudo_log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """sum_j log p(y_j | y_-j, x) (Besag, 1975), ``[..., B]``: a training objective without Z."""
-        value = self._check_value(value).to(self.unary_logits.dtype)
+    def conditional_log_probs(self, value: torch.Tensor) -> torch.Tensor:
+        """log p(y_j | y_-j, x) from the local fields, ``[..., B, M]``, no Z: what the
+        pseudo-likelihood (Besag, 1975) sums, the training objective beyond the exact regime."""
+        value = self._as_label_sets(value).to(self.unary_logits.dtype)
         fields = self.local_fields(value)
-        return -F.binary_cross_entropy_with_logits(fields, value.expand_as(fields), reduction="none").sum(-1)
+        return -F.binary_cross_entropy_with_logits(fields, value.expand_as(fields), reduction="none")
 
     def _enumeration_log_probs(self, sets: torch.Tensor) -> torch.Tensor:
         sets = sets.to(self.unary_logits.dtype)

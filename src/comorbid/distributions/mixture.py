@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily
+from torch.distributions import Bernoulli, Categorical, Independent, MixtureSameFamily, constraints
 
 from comorbid.distributions import poisson_binomial
 from comorbid.distributions.base import METHODS, JointLabelDistribution, ShortlistCounts, first_on_log_probs
@@ -44,12 +44,11 @@ class BernoulliMixture(JointLabelDistribution):
     #: Up to this many labels ``mode()`` enumerates all 2^M sets (exact).
     enumerate_max_labels = 16
 
-    def __init__(self, mixing_logits: torch.Tensor, component_logits: torch.Tensor, validate_args: bool | None = False):
-        if component_logits.dim() != 3:
-            raise ValueError(f"Expected `component_logits` of shape [B, K, M], got {tuple(component_logits.shape)}")
-        b, k, m = component_logits.shape
-        if mixing_logits.shape != (b, k):
-            raise ValueError(f"Expected `mixing_logits` of shape [{b}, {k}], got {tuple(mixing_logits.shape)}")
+    arg_constraints = {"mixing_logits": constraints.real, "component_logits": constraints.real}
+    arg_shapes = {"component_logits": "[B, K, M]", "mixing_logits": "[B, K]"}
+
+    def __init__(self, mixing_logits: torch.Tensor, component_logits: torch.Tensor, validate_args: bool | None = None):
+        size = self._check_shapes(mixing_logits=mixing_logits, component_logits=component_logits)
         self.mixing_logits = mixing_logits
         self.component_logits = component_logits
         self._mixture = MixtureSameFamily(
@@ -57,7 +56,7 @@ class BernoulliMixture(JointLabelDistribution):
             Independent(Bernoulli(logits=component_logits, validate_args=False), 1, validate_args=False),
             validate_args=False,
         )
-        super().__init__(b, m, validate_args)
+        super().__init__(size["B"], size["M"], validate_args)
 
     @property
     def n_components(self) -> int:
@@ -70,7 +69,8 @@ class BernoulliMixture(JointLabelDistribution):
 
     def tempered(self, temperature: float) -> "BernoulliMixture":
         """Mixing and component logits divided by ``temperature``."""
-        tempered = BernoulliMixture(self.mixing_logits / temperature, self.component_logits / temperature)
+        tempered = BernoulliMixture(self.mixing_logits / temperature, self.component_logits / temperature,
+                                    self._validate_args)
         tempered.with_seed(self.seed)
         tempered.enumerate_max_labels = self.enumerate_max_labels
         return tempered
@@ -82,7 +82,7 @@ class BernoulliMixture(JointLabelDistribution):
         return METHODS - {"mode"}
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        value = self._check_value(value).to(self.component_logits.dtype)
+        value = self._as_label_sets(value).to(self.component_logits.dtype)
         return self._mixture.log_prob(value)
 
     def log_prob_nonempty(self) -> torch.Tensor:

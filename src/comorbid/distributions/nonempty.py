@@ -17,28 +17,37 @@ base's most probable non-empty set (:meth:`JointLabelDistribution.nonempty_mode`
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 
 from comorbid.distributions.base import JointLabelDistribution, ShortlistCounts
 from comorbid.distributions.noise import Noise
+
 
 class NonEmpty(JointLabelDistribution):
     """``base`` conditioned on at least one label being on.
 
     Args:
         base: any joint label distribution ``[B]`` over ``M >= 1`` labels.
+        validate_args: check values given to ``log_prob``; default: as ``base`` does.
     """
 
-    def __init__(self, base: JointLabelDistribution, validate_args: bool | None = False):
+    def __init__(self, base: JointLabelDistribution, validate_args: bool | None = None):
         if base.n_labels < 1:
             raise ValueError("Expected at least one label for a non-empty distribution, got 0")
         self.base = base
         self.enumerate_max_labels = base.enumerate_max_labels
         self.n_mc_samples = base.n_mc_samples
-        #: log P_base(y != 0) = log(1 - p(0)), [B]
-        self.log_base_nonempty = base.log_prob_nonempty()
-        super().__init__(base.batch_size, base.n_labels, validate_args)
+        super().__init__(base.batch_size, base.n_labels, base._validate_args if validate_args is None else validate_args)
         self.seed = base.seed
+
+    @cached_property
+    def log_base_nonempty(self) -> torch.Tensor:
+        """log P_base(y != 0) = log(1 - p(0)), ``[B]`` (computed when first needed: the
+        pseudo-likelihood does not need it, and beyond the Ising model's exact regime it costs a
+        mean-field fit)."""
+        return self.base.log_prob_nonempty()
 
     @property
     def excludes_empty(self) -> bool:
@@ -60,14 +69,28 @@ class NonEmpty(JointLabelDistribution):
         return "mode" in self.exact
 
     def tempered(self, temperature: float) -> "NonEmpty":
-        return NonEmpty(self.base.tempered(temperature)).with_seed(self.seed)
+        return NonEmpty(self.base.tempered(temperature), self._validate_args).with_seed(self.seed)
 
     def log_prob_nonempty(self) -> torch.Tensor:
         return torch.zeros_like(self.log_base_nonempty)
 
+    def conditional_log_probs(self, value: torch.Tensor) -> torch.Tensor:
+        """log p'(y_j | y_-j), ``[..., B, M]``, from the base's: conditioning on y != 0 changes
+        only the factor of a label that is alone in ``y`` (y_-j = 0 forces y_j = 1, log 1 = 0);
+        every factor of the empty set is -inf. Exact where the base's are (so the Ising
+        pseudo-likelihood of the conditioned model is as cheap as the plain one)."""
+        value = self._as_label_sets(value)
+        terms = self.base.conditional_log_probs(value)
+        size = value.sum(-1, keepdim=True)
+        terms = torch.where((size == 1) & (value == 1), torch.zeros_like(terms), terms)
+        return torch.where(size == 0, torch.full_like(terms, -torch.inf), terms)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        value = self._check_value(value)
-        log_prob = self.base.log_prob(value) - self.log_base_nonempty
+        value = self._as_label_sets(value)
+        # log P(y != 0) first: the autograd graph (hence the float rounding of the gradient)
+        # is then built in the same order as when it was computed at construction
+        log_base_nonempty = self.log_base_nonempty
+        log_prob = self.base.log_prob(value) - log_base_nonempty
         empty = value.sum(-1) == 0
         return torch.where(empty, torch.full_like(log_prob, -torch.inf), log_prob)
 

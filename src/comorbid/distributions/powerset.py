@@ -18,6 +18,7 @@ an argmax over the K sets.
 from __future__ import annotations
 
 import torch
+from torch.distributions import constraints
 
 from comorbid.distributions.base import METHODS, JointLabelDistribution, count_marginals_from_sets
 from comorbid.distributions.noise import Noise, categorical
@@ -38,6 +39,34 @@ def pack_label_sets(sets: torch.Tensor) -> torch.Tensor:
     return (padded.reshape(*sets.shape[:-1], words, _BITS_PER_WORD) * weights).sum(-1)
 
 
+class _DistinctLabelSets(constraints.Constraint):
+    """``[K, M]`` distinct rows of 0/1."""
+
+    event_dim = 2
+    description = "distinct label sets of 0/1"
+
+    @staticmethod
+    def _problem(sets: torch.Tensor) -> str | None:
+        bad = (sets != 0) & (sets != 1)
+        if bad.any():
+            where = bad.nonzero()[0].tolist()
+            return f"{sets[tuple(where)].item()} at {where}"
+        keys = pack_label_sets(sets)
+        unique, inverse = torch.unique(keys, dim=0, return_inverse=True)
+        if unique.shape[0] != keys.shape[0]:
+            first = torch.full((unique.shape[0],), keys.shape[0], dtype=torch.long)
+            first = first.scatter_reduce(0, inverse, torch.arange(keys.shape[0]), "amin")
+            repeat = int((first[inverse] != torch.arange(keys.shape[0])).nonzero()[0, 0])
+            return f"row {repeat} repeating row {int(first[inverse[repeat]])}"
+        return None
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(self._problem(value) is None)
+
+    def explain(self, value: torch.Tensor) -> str:
+        return self._problem(value) or "valid sets"
+
+
 class LabelPowerset(JointLabelDistribution):
     """A batch of label-powerset distributions over the same K label sets.
 
@@ -46,27 +75,21 @@ class LabelPowerset(JointLabelDistribution):
         label_sets: ``[K, M]`` the distinct 0/1 label sets (rows must be distinct).
     """
 
-    def __init__(self, logits: torch.Tensor, label_sets: torch.Tensor, validate_args: bool | None = False):
-        if logits.dim() != 2 or label_sets.dim() != 2 or logits.shape[1] != label_sets.shape[0]:
-            raise ValueError(
-                f"Expected `logits` [B, K] and `label_sets` [K, M] with the same K, got "
-                f"{tuple(logits.shape)} and {tuple(label_sets.shape)}"
-            )
-        if label_sets.shape[0] == 0:
+    arg_constraints = {"logits": constraints.real, "label_sets": _DistinctLabelSets()}
+    arg_shapes = {"logits": "[B, K]", "label_sets": "[K, M]"}
+
+    def __init__(self, logits: torch.Tensor, label_sets: torch.Tensor, validate_args: bool | None = None):
+        size = self._check_shapes(logits=logits, label_sets=label_sets)
+        if size["K"] == 0:
             raise ValueError("Expected at least one label set, got none")
-        if ((label_sets != 0) & (label_sets != 1)).any():
-            raise ValueError("Expected `label_sets` of 0/1")
-        keys = pack_label_sets(label_sets)
-        if torch.unique(keys, dim=0).shape[0] != keys.shape[0]:
-            raise ValueError("Expected distinct rows in `label_sets`, got repeated sets")
         self.logits = logits
         self.label_sets = label_sets.to(logits.dtype)
-        self._keys = keys  # [K, W]
-        super().__init__(logits.shape[0], label_sets.shape[1], validate_args)
+        super().__init__(size["B"], size["M"], validate_args)
+        self._keys = pack_label_sets(self.label_sets)  # [K, W]
 
     def tempered(self, temperature: float) -> "LabelPowerset":
         """The set scores divided by ``temperature``: p(y)^(1/T), renormalised."""
-        return LabelPowerset(self.logits / temperature, self.label_sets).with_seed(self.seed)
+        return LabelPowerset(self.logits / temperature, self.label_sets, self._validate_args).with_seed(self.seed)
 
     @property
     def exact(self) -> frozenset[str]:
@@ -98,7 +121,7 @@ class LabelPowerset(JointLabelDistribution):
         return torch.where(match.any(-1), match.to(torch.int64).argmax(-1), torch.full(match.shape[:-1], -1))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        value = self._check_value(value)
+        value = self._as_label_sets(value)
         index = self.set_index(value)  # [..., B]
         log_probs = torch.log_softmax(self.logits, -1)  # [B, K]
         index, log_probs = torch.broadcast_tensors(index[..., None], log_probs)

@@ -12,16 +12,31 @@ from comorbid.distributions.base import JointLabelDistribution
 from comorbid.distributions.nonempty import NonEmpty
 
 
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean of ``values [B]``, weighted by ``weights [B]`` when given."""
+    if weights is None:
+        return values.mean()
+    return (values * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
 class Head(nn.Module):
     """Base of every head: ``forward(h) -> JointLabelDistribution`` and ``nll(h, y)``.
 
     Subclasses set ``name``, build their parameters in ``__init__(input_dim, n_labels, **options)``
     and store every option in ``self.options`` so that ``config()`` can rebuild them.
 
+    One training path: ``nll`` (what the trainer minimises) is the weighted mean of
+    :meth:`row_losses`, by default ``-log p(y | x)`` under :meth:`distribution`. A head
+    overrides ``row_losses`` only where its objective differs (the Ising pseudo-likelihood, the
+    chain ensemble's per-chain likelihoods), and builds it from :meth:`conditioned` so that
+    ``nonempty`` and ``temperature`` apply to it as to the prediction.
+
     ``nonempty`` (set by the model, default ``False``): the head's distribution is conditioned
     on at least one label (:class:`comorbid.distributions.nonempty.NonEmpty`), in training
-    (``nll``) and in prediction (``distribution``). ``temperature`` (set by calibration,
-    default 1) divides its logits (:mod:`comorbid.calibration`).
+    (``nll``: every likelihood objective is that of the conditioned model) and in prediction
+    (``distribution``). The independent head's ``loss=`` option (a loss that is not a
+    likelihood) trains on the logits and leaves ``nonempty`` to prediction. ``temperature``
+    (set by calibration, default 1) divides its logits (:mod:`comorbid.calibration`).
     """
 
     name: ClassVar[str]
@@ -42,19 +57,25 @@ class Head(nn.Module):
         raise NotImplementedError
 
     def distribution(self, h: torch.Tensor) -> JointLabelDistribution:
-        """The model's distribution for features ``h [B, d]``: ``forward``, tempered by
-        ``temperature`` (when not 1), conditioned on y != 0 when ``nonempty``."""
-        dist = self(h)
+        """The model's distribution for features ``h [B, d]``: ``conditioned(forward(h))``."""
+        return self.conditioned(self(h))
+
+    def conditioned(self, dist: JointLabelDistribution) -> JointLabelDistribution:
+        """``dist`` tempered by ``temperature`` (when not 1) and conditioned on y != 0 when
+        ``nonempty``: what turns ``forward``'s distribution (or a part of it) into the model's."""
         if self.temperature != 1.0:
             dist = dist.tempered(self.temperature)
         return NonEmpty(dist) if self.nonempty else dist
 
     def nll(self, h: torch.Tensor, y: torch.Tensor, sample_weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean negative log-likelihood of the label sets ``y [B, M]`` (weighted by ``sample_weight [B]``)."""
-        per_row = -self.distribution(h).log_prob(y)
-        if sample_weight is None:
-            return per_row.mean()
-        return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+        """The training objective: the mean of :meth:`row_losses` over the label sets
+        ``y [B, M]``, weighted by ``sample_weight [B]`` when given."""
+        return weighted_mean(self.row_losses(h, y), sample_weight)
+
+    def row_losses(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each row's loss ``[B]``: ``-log p(y | x)`` under :meth:`distribution` (so given
+        y != 0 when ``nonempty``)."""
+        return -self.distribution(h).log_prob(y)
 
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         """Use the training labels ``[N, M]`` (and their names) before training: label order,

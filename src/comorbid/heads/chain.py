@@ -350,13 +350,13 @@ class ChainEnsembleHead(Head):
             )
         return ChainEnsemble(unary, self.interactions, self.orders, beam_size=self.options["beam_size"])
 
-    def nll(self, h, y, sample_weight=None):
+    def row_losses(self, h, y):
+        """``objective="chains"``: sum_r -log p_r(y | x), each chain conditioned as the model
+        is (given y != 0 when ``nonempty``, as a ``chain`` head with that order would be
+        trained); ``"mixture"``: the mixture's own ``-log p(y | x)``."""
         if self.options["objective"] == "mixture":
-            return super().nll(h, y, sample_weight)
-        per_row = -self.forward(h).chain_log_probs(y).sum(-1)
-        if sample_weight is None:
-            return per_row.mean()
-        return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+            return super().row_losses(h, y)
+        return -sum(self.conditioned(chain).log_prob(y) for chain in self(h).chains)
 
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         generator = torch.Generator().manual_seed(self.options["seed"])

@@ -73,6 +73,10 @@ class IndependentHead(Head):
         return IndependentBernoulli(self.logits(h))
 
     def nll(self, h, y, sample_weight=None):
+        """The joint NLL (binary cross-entropy, :meth:`Head.nll`), or the ``loss`` option on the
+        logits. Such a loss is not a likelihood of a set and reduces over labels itself, so it
+        takes the row weights as element weights and does not see ``nonempty`` (which then
+        applies in prediction only)."""
         loss = self.options["loss"]
         if loss is None:
             return super().nll(h, y, sample_weight)

@@ -57,13 +57,13 @@ class IsingHead(Head):
         return IsingLabels(label_logits(self.linear, h), self.couplings, max_exact_labels=o["max_exact_labels"],
                            inference=o["inference"], n_mc_samples=o["n_mc_samples"], gibbs_sweeps=o["gibbs_sweeps"])
 
-    def nll(self, h, y, sample_weight=None):
+    def row_losses(self, h, y):
+        """``-log p(y | x)``, or beyond the exact regime minus the pseudo-log-likelihood, both
+        of the conditioned model (given y != 0 when ``nonempty``: see
+        :meth:`comorbid.distributions.nonempty.NonEmpty.conditional_log_probs`)."""
         if not self.uses_pseudo_likelihood:
-            return super().nll(h, y, sample_weight)
-        per_row = -self.forward(h).pseudo_log_prob(y)
-        if sample_weight is None:
-            return per_row.mean()
-        return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+            return super().row_losses(h, y)
+        return -self.distribution(h).pseudo_log_prob(y)
 
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         # With zero couplings the model is independent and these biases give its marginals.

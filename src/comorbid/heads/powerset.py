@@ -43,17 +43,18 @@ class PowersetHead(Head):
             raise RuntimeError("PowersetHead has no label sets yet: call prepare(labels) before using it")
         return LabelPowerset(self.linear(h), self.label_sets)
 
-    def nll(self, h, y, sample_weight=None):
-        per_row = -self.forward(h).log_prob(y)
+    def row_losses(self, h, y):
+        """``-log p(y | x)``, refusing a label set the head was not prepared with (its loss
+        would be infinite). With ``nonempty`` the training sets hold no empty set, so the
+        conditioning divides by P(y != 0) = 1: the same loss, exactly."""
+        per_row = super().row_losses(h, y)
         if torch.isinf(per_row).any():
             row = int(torch.isinf(per_row).nonzero()[0, 0])
             raise ValueError(
                 f"Training row {row} has a label set that prepare() did not see; a powerset "
                 "head can only learn the sets it was prepared with"
             )
-        if sample_weight is None:
-            return per_row.mean()
-        return (per_row * sample_weight).sum() / sample_weight.sum().clamp_min(1e-12)
+        return per_row
 
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         labels = np.asarray(labels)
