@@ -329,6 +329,9 @@ def cv(
     encoder_option: Optional[list[str]] = EncoderOptionOption,
     json_out: Optional[str] = typer.Option(None, "--json", metavar="FILE", rich_help_panel=OUTPUT,
                                            help="Write the results as JSON here."),
+    report_dir: Optional[str] = typer.Option(
+        None, "--report", metavar="DIR", rich_help_panel=OUTPUT,
+        help="Also write an HTML report per decoder (and index.html) from the out-of-fold predictions."),
     text_column: str = TextColumnOption,
     labels_column: str = LabelsColumnOption,
     id_column: Optional[str] = IdColumnOption,
@@ -337,6 +340,11 @@ def cv(
 ):
     """Cross-validate one model with several decoders on the same folds."""
     _check_outputs(json_out)
+    if report_dir:
+        from comorbid.report import check_report_destination
+
+        check_writable(report_dir, "dir")
+        check_report_destination(report_dir)
     decoders = parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
                              calibrate, ensemble, balance, encoder_option, epochs, learning_rate, batch_size)
@@ -345,7 +353,15 @@ def cv(
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
-        result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model)
+        result = cross_validate(dataset, make_model, decoders, folds, seed, progress, description=model,
+                                keep_out_of_fold=bool(report_dir))
+    if report_dir:
+        from comorbid.report import write_cv_reports
+
+        out_of_fold = result.pop("out_of_fold")
+        result["out_of_fold_metrics"] = out_of_fold.metrics()
+        write_cv_reports(report_dir, out_of_fold, f"{dataset.name}: {model} / {encoder}", folds, seed)
+        console.print(f"wrote the out-of-fold reports of {len(decoders)} decoder(s) to {report_dir}")
     payload = {"model": model, "encoder": encoder, "loss": loss, "head_options": _options(head_option),
                "encoder_options": _options(encoder_option, "--encoder-option"),
                "data": data, **result}
