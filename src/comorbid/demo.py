@@ -155,11 +155,12 @@ def run_demo(data: str | None, folds: int | None, seed: int, stdout: Console, co
     total = time.perf_counter() - start
     how = (f"one split ({len(split[1])} held-out reports; --folds K to cross-validate)" if split is not None
            else f"{folds} folds")
-    stdout.print(
-        f"{how}. Coder trained and explained in {coder_seconds:.0f} s; "
-        + ", ".join(f"{name} {took:.0f} s" for name, took in seconds.items())
-        + f"; total {total:.0f} s."
-    )
+    if split is not None:
+        steps = (f"independent trained and scored in {seconds['independent']:.0f} s, "
+                 f"chain (the coder) scored in {seconds['chain']:.0f} s")
+    else:
+        steps = ", ".join(f"{name} {took:.0f} s" for name, took in seconds.items()) + f" for the {folds} folds"
+    stdout.print(f"{how}. Coder trained and explained in {coder_seconds:.0f} s; {steps}; total {total:.0f} s.")
     return {"notes": [note.to_dict() for note in explained], "metrics": rows, "std": std, "folds": folds,
             "seconds": {"coder": coder_seconds, **seconds, "total": total}}
 
