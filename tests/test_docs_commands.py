@@ -99,5 +99,7 @@ def test_marked_command_blocks_run_as_pasted(page, tmp_path):
         explained = [json.loads(line) for line in (work / "explain.jsonl").read_text().splitlines()]
         assert len(explained) == SAMPLE_ROWS
         assert "training data" in done.stderr and 'class="warning"' in (work / "report.html").read_text()
+        out_of_fold = (work / "cv-report" / "instance-f1.html").read_text()  # cv --report: no in-sample banner
+        assert "Out-of-fold predictions" in out_of_fold and 'class="warning"' not in out_of_fold
         scores = [json.loads(line) for line in (work / "scores.jsonl").read_text().splitlines()]
         assert len(scores) == SAMPLE_ROWS and all(len(s["scores"]) == 5 for s in scores)

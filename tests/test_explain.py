@@ -142,3 +142,110 @@ def test_cli_predicts_a_file_without_codes(tiny_csv, data_dir, tmp_path, capsys)
     assert main(["predict", str(model_dir), str(test_file), "--out", str(out)]) == 0
     rows = out.read_text().splitlines()
     assert rows[0] == "id,labels" and len(rows) == 977
+
+
+# ---------------------------------------------------------------------------- the linear method
+@pytest.fixture(scope="module")
+def cmc_split():
+    from conftest import shared_data
+
+    root = shared_data()
+    path = None if root is None else root / "cmc2007" / "2007ChallengeTrainData.xml"
+    if path is None or not path.is_file():
+        pytest.skip("CMC 2007 not found")
+    data = load_dataset(str(path))
+    return data.subset(np.arange(0, 700)), data.subset(np.arange(700, 760))
+
+
+@pytest.fixture(scope="module")
+def cmc_default_model(cmc_split):
+    return MultiLabelModel().fit(cmc_split[0])  # the default coder: chain, clinical, non-empty
+
+
+@pytest.mark.parametrize("encoder", ["clinical", "tfidf"])
+def test_every_feature_of_a_cmc_note_is_traced_to_its_words(cmc_split, encoder):
+    """The traced features are exactly the note's (else the note falls back to occlusion), each
+    shared out completely, so a code's logit is the sum of its tokens' shares plus the bias."""
+    from comorbid.encoders import get_encoder
+    from comorbid.encoders.spans import token_feature_shares
+
+    train, test = cmc_split
+    model = MultiLabelModel("independent", encoder=encoder, nonempty=False).fit(train)
+    assert get_encoder(encoder, True).name == model.encoder.name
+    features = model.encoder.featurize(test.inputs)
+    weight = model.head.linear.weight.detach().numpy().astype(np.float64)
+    logits = model.head.linear(model.encoder(features)).detach().numpy()
+    for n, text in enumerate(test.inputs):
+        spans, shares = token_feature_shares(model.encoder, text, features[n])
+        assert all(text[s:e].strip() for s, e in spans)
+        present = features[n].indices
+        np.testing.assert_allclose(np.asarray(shares.sum(0)).ravel()[present], 1.0)
+        per_token = shares.multiply(features[n]).tocsr() @ weight.T
+        bias = model.head.linear.bias.detach().numpy()
+        np.testing.assert_allclose(per_token.sum(0) + bias, logits[n], rtol=1e-4, atol=1e-4)
+
+
+def test_default_method_is_linear_for_the_default_coder_and_occlusion_otherwise(cmc_default_model):
+    from comorbid.explain import resolve_method
+
+    assert resolve_method(cmc_default_model, "auto") == "linear"
+    caml = MultiLabelModel("independent", encoder="caml", encoder_options=CAML_OPTIONS,
+                           train=train_config_for("caml", epochs=1)).fit(tiny_dataset(30))
+    assert resolve_method(caml, "auto") == "occlusion"
+    with pytest.raises(ValueError, match="linear"):
+        resolve_method(caml, "linear")
+    for name in ("mixture", "powerset", "chain-ensemble"):  # no per-code linear logits
+        assert resolve_method(MultiLabelModel(name).fit(tiny_dataset(30)), "auto") == "occlusion", name
+
+
+def _without(text: str, start: int, end: int) -> str:
+    return text[:start] + " " + text[end:]
+
+
+def test_linear_evidence_is_faithful_on_cmc_notes(cmc_split, cmc_default_model):
+    """Deleting a code's best cited word lowers the code's probability (the default chain's
+    Monte Carlo marginal) more than deleting a random word of the same note."""
+    from comorbid.text import word_spans
+
+    model, (_, test) = cmc_default_model, cmc_split
+    explained = explain(model, test.inputs[:30], test.ids[:30], decode="hamming")
+    assert_spans_are_in_the_notes(explained, test.inputs[:30], model.predict(test.inputs[:30], ["hamming"])["hamming"])
+    rng = np.random.default_rng(0)
+    variants, owners = [], []  # (note, code column, is the best word)
+    for n, note in enumerate(explained):
+        words = [(s, e) for s, e in word_spans(note.text) if note.text[s:e] != "?"]
+        for code in note.codes:
+            best = next(e for e in code.evidence if e.kind == "word")
+            j = model.label_names.index(code.code)
+            variants.append(_without(note.text, best.start, best.end))
+            owners.append((n, j, True))
+            for k in rng.choice(len(words), size=min(3, len(words)), replace=False):
+                variants.append(_without(note.text, *words[k]))
+                owners.append((n, j, False))
+    base = model.marginals(test.inputs[:30])
+    after = model.marginals(variants)
+    drops = np.array([base[n, j] - after[v, j] for v, (n, j, _) in enumerate(owners)])
+    is_best = np.array([b for _, _, b in owners])
+    assert is_best.sum() >= 20
+    assert drops[is_best].mean() > drops[~is_best].mean() + 0.2
+    # per code: the best word beats the mean random word nearly always
+    wins = []
+    for n, j in {(n, j) for n, j, _ in owners}:
+        mine = [v for v, o in enumerate(owners) if o[:2] == (n, j)]
+        wins.append(drops[[v for v in mine if is_best[v]]].max() >= drops[[v for v in mine if not is_best[v]]].mean())
+    assert np.mean(wins) >= 0.9
+
+
+def test_explain_shows_progress_and_matches_explain_batch(tfidf_model):
+    from rich.progress import Progress
+
+    from comorbid.explain import explain_batch
+
+    texts = tiny_dataset(20).inputs
+    with Progress(disable=True) as progress:
+        explained = explain(tfidf_model, texts, progress=progress)
+        (task,) = progress.tasks
+        assert task.completed == len(texts)
+    predicted, marginals = tfidf_model.predict_with_marginals(texts, ["hamming"])
+    batch = explain_batch(tfidf_model, texts, [str(i) for i in range(len(texts))], predicted["hamming"], marginals)
+    assert [n.to_dict() for n in batch] == [n.to_dict() for n in explained]

@@ -69,7 +69,7 @@ EncoderName = Literal[("auto", *ENCODERS)]
 PenaltyName = Literal[PENALTIES]
 BalanceName = Literal[BALANCES]
 NonemptyChoice = Literal["auto", "yes", "no"]
-ExplainMethod = Literal["occlusion", "attention"]
+ExplainMethod = Literal["auto", "linear", "occlusion", "attention"]
 StreamFormat = Literal[tuple(STREAM_FORMATS)]
 
 DataArgument = typer.Argument(
@@ -370,10 +370,18 @@ def cv(
                                rich_help_panel=DECODING, help=DECODE_HELP),
     json_out: Optional[str] = typer.Option(None, "--json", metavar="FILE", rich_help_panel=OUTPUT,
                                            help="Write the results as JSON here."),
+    report_dir: Optional[str] = typer.Option(
+        None, "--report", metavar="DIR", rich_help_panel=OUTPUT,
+        help="Also write an HTML report per decoder (and index.html) from the out-of-fold predictions."),
     config: Optional[str] = ConfigOption,
 ):
     """Cross-validate one model with several decoders on the same folds."""
     _check_outputs(json_out)
+    if report_dir:
+        from comorbid.report import check_report_destination
+
+        check_writable(report_dir, "dir")
+        check_report_destination(report_dir)
     decoders = parse_decoders(decode)
     spec = training.spec()
     model, seed = training.model, training.seed
@@ -383,7 +391,14 @@ def cv(
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         result = cross_validate(dataset, lambda: MultiLabelModel.from_spec(spec), decoders, folds, seed, progress,
-                                description=model)
+                                description=model, keep_out_of_fold=bool(report_dir))
+    if report_dir:
+        from comorbid.report import write_cv_reports
+
+        out_of_fold = result.pop("out_of_fold")
+        result["out_of_fold_metrics"] = out_of_fold.metrics()
+        write_cv_reports(report_dir, out_of_fold, f"{dataset.name}: {model} / {training.encoder}", folds, seed)
+        console.print(f"wrote the out-of-fold reports of {len(decoders)} decoder(s) to {report_dir}")
     payload = {"model": model, "encoder": training.encoder, "loss": training.loss,
                "head_options": parse_options(training.head_option),
                "encoder_options": training.encoder_options(), "data": data, **result}
@@ -464,8 +479,10 @@ def predict(
     explain: Optional[str] = typer.Option(
         None, "--explain", metavar="FILE.jsonl", rich_help_panel=OUTPUT, help="Also write EXPLAIN.jsonl: per row, each suggested code's probability and the "
         "spans of the note that drove it (docs/explain_and_report.md)."),
-    explain_method: ExplainMethod = typer.Option("occlusion", "--explain-method", rich_help_panel=OUTPUT,
-                                                 help="occlusion (any model) or attention (caml)."),
+    explain_method: ExplainMethod = typer.Option(
+        "auto", "--explain-method", rich_help_panel=OUTPUT,
+        help="auto (linear where it applies, else occlusion), linear (bag of words under linear code logits: "
+             "log-odds shares), occlusion (any model; one pass per word) or attention (caml)."),
     top_words: int = typer.Option(3, "--top-words", metavar="N", rich_help_panel=OUTPUT,
                                   help="--explain: words cited per code at most."),
     scores: Optional[str] = typer.Option(
@@ -497,39 +514,50 @@ def predict(
                                                              require_labels=False, data_format=data_format)
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
-    names = np.asarray(trained.label_names, dtype=object)
-    # one distribution per batch serves the decoder and the scores; rows are written as they
-    # come, into the temporary files that write_atomic renames at the end
-    batches = _predicted_batches(trained, dataset, decoders[0], seed, with_marginals=bool(scores))
+    if explain:
+        from comorbid.explain import explain_batch, resolve_method
 
-    def write(prediction_stream, score_stream=None):
+        explain_method = resolve_method(trained, explain_method)
+    names = np.asarray(trained.label_names, dtype=object)
+    # one distribution per batch serves the decoder, the scores and the explanations; rows are
+    # written as they come, into the temporary files that write_atomic renames at the end
+    batches = _predicted_batches(trained, dataset, decoders[0], seed, with_marginals=bool(scores or explain))
+
+    def write(prediction_stream, score_stream=None, explain_stream=None):
         writer = csv.writer(prediction_stream, lineterminator="\n")
         writer.writerow(["id", "labels"])
+        done = 0
         with new_progress(transient=True) as progress:
-            task = progress.add_task("predicting", total=len(dataset), status="")
+            task = progress.add_task("predicting" + (" and explaining" if explain else ""), total=len(dataset),
+                                     status="")
             for ids, sets, marginals in batches:
                 for row_id, row in zip(ids, sets):
                     labels = ";".join(names[row.astype(bool)].tolist())
                     writer.writerow([spreadsheet_cell(str(row_id)), spreadsheet_cell(labels)])
                 if score_stream is not None:
                     score_stream.writelines(_score_lines(ids, names, marginals, scores_top))
+                if explain_stream is not None:
+                    notes = explain_batch(trained, dataset.inputs[done : done + len(ids)], ids, sets, marginals,
+                                          explain_method, top_words)
+                    explain_stream.writelines(json.dumps(n.to_dict()) + "\n" for n in notes)
+                done += len(ids)
                 progress.advance(task, len(ids))
 
-    if scores:
-        write_atomic(out, lambda prediction_stream: write_atomic(
-            scores, lambda score_stream: write(prediction_stream, score_stream)))
-    else:
-        write_atomic(out, write)
+    outputs = [path for path in (out, scores, explain) if path]
+    streams: dict[str, Any] = {}
+
+    def nested(index: int = 0):  # each output written atomically, all in one pass
+        if index == len(outputs):
+            write(*(streams.get(path) for path in (out, scores, explain)))
+            return
+        write_atomic(outputs[index], lambda stream: (streams.__setitem__(outputs[index], stream), nested(index + 1)))
+
+    nested()
     console.print(f"wrote {len(dataset)} predictions to {out}")
     if scores:
         console.print(f"wrote the top {min(scores_top, len(trained.label_names))} codes of {len(dataset)} rows to {scores}")
     if explain:
-        from comorbid.explain import explain as explain_notes
-
-        notes = explain_notes(trained, dataset.inputs, dataset.ids, decode=decoders[0], method=explain_method,
-                              top_words=top_words)
-        write_atomic(explain, lambda stream: stream.writelines(json.dumps(n.to_dict()) + "\n" for n in notes))
-        console.print(f"wrote explanations of {len(notes)} rows to {explain}")
+        console.print(f"wrote explanations of {len(dataset)} rows to {explain} ({explain_method})")
 
 
 @app.command()
@@ -604,16 +632,19 @@ def evaluate_command(
 def demo(
     data: Optional[str] = typer.Option(None, "--data", metavar="PATH", rich_help_panel=DATA,
                                        help="CMC 2007 XML file, or the data folder holding cmc2007/."),
-    folds: int = typer.Option(3, "--folds", metavar="K", rich_help_panel=TRAINING,
-                              help="Number of folds (5 take about twice as long as 3)."),
+    folds: Optional[int] = typer.Option(
+        None, "--folds", metavar="K", rich_help_panel=TRAINING,
+        help="Cross-validate the comparison with K folds (default: one fixed split, 1/5 of the reports held out)."),
     seed: int = SeedOption,
     quick: bool = typer.Option(False, "--quick", metavar="", rich_help_panel=TRAINING,
                                help="A fast smoke run: 2 folds."),
 ):
     """The default coder on 3 unseen notes (codes, probabilities, evidence), then independent vs chain
-    cross-validated with every decoder; CMC 2007, or a built-in synthetic set."""
+    on held-out reports with every decoder; CMC 2007, or a built-in synthetic set."""
     from comorbid.demo import run_demo
 
+    if folds is not None and folds < 2:
+        raise InputError(f"--folds must be >= 2, got {folds}")
     run_demo(data, 2 if quick else folds, seed, stdout, console)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -90,6 +91,30 @@ def ranking_scores(y_true: Any, marginals: Any, unranked: Any | None = None) -> 
     return dict(zip(RANKING_METRICS, values))
 
 
+@dataclass
+class OutOfFold:
+    """Each row's prediction by the fold model that did not train on it (rows in dataset order).
+
+    Attributes:
+        labels: ``[N, M]`` the gold labels.
+        predictions: decoder spec -> ``[N, M]`` 0/1 int8 label sets.
+        marginals: ``[N, M]`` P(y_j = 1 | x).
+        label_names: the ``M`` label names.
+        fold: ``[N]`` the (1-based) fold each row was a test row of.
+    """
+
+    labels: np.ndarray
+    predictions: dict[str, np.ndarray]
+    marginals: np.ndarray
+    label_names: list[str]
+    fold: np.ndarray
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """The reported metrics of every decoder over all rows at once (pooled, not a mean over
+        folds): what an out-of-fold report shows."""
+        return evaluate_predictions(self.labels, self.predictions, self.label_names)
+
+
 def cross_validate(
     dataset: MultiLabelDataset,
     make_model: Callable[[], MultiLabelModel],
@@ -98,6 +123,7 @@ def cross_validate(
     seed: int = 0,
     progress: Progress | None = None,
     description: str = "",
+    keep_out_of_fold: bool = False,
 ) -> dict[str, Any]:
     """Train a fresh model on each training fold and score every decoder on its test fold.
 
@@ -112,12 +138,17 @@ def cross_validate(
         ICD codes (:func:`icd_hierarchy`); ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
         (:func:`ranking_scores`: one set per fold, whatever the decoders), ``ece`` the expected
         calibration error of each test fold's marginals (10 bins, ``comorbid.metrics.reliability``), ``calibration``
-        each fold model's fitted temperature record (empty dicts when not calibrated).
+        each fold model's fitted temperature record (empty dicts when not calibrated). With
+        ``keep_out_of_fold``, also ``"out_of_fold"``: an :class:`OutOfFold` (arrays; not JSON).
     """
     folds = kfold_indices(dataset.labels, n_folds=n_folds, seed=seed)
     per_fold: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
     train_seconds, predict_seconds, eces, calibrations, rankings = [], [], [], [], []
     task = progress.add_task(f"{description} folds", total=n_folds, status="") if progress is not None else None
+    if keep_out_of_fold:
+        shape = dataset.labels.shape
+        kept = OutOfFold(np.asarray(dataset.labels), {d: np.zeros(shape, np.int8) for d in decoders},
+                         np.zeros(shape, np.float32), list(dataset.label_names), np.zeros(shape[0], np.int64))
     for index, (train_rows, test_rows) in enumerate(folds, start=1):
         start = time.perf_counter()
         # decoders tuned on held-out data are tuned inside the training fold only
@@ -130,6 +161,11 @@ def cross_validate(
         # Carlo estimate is computed once, not twice)
         predictions, marginals = model.predict_with_marginals(test, decoders)
         predict_seconds.append(time.perf_counter() - start)
+        if keep_out_of_fold:
+            for decoder, sets in predictions.items():
+                kept.predictions[decoder][test_rows] = sets
+            kept.marginals[test_rows] = marginals
+            kept.fold[test_rows] = index
         for decoder, scores in evaluate_predictions(test.labels, predictions, test.label_names).items():
             per_fold[decoder].append(scores)
         eces.append(reliability(test.labels, np.clip(marginals, 0.0, 1.0)).ece)
@@ -140,7 +176,9 @@ def cross_validate(
     if progress is not None:
         progress.remove_task(task)
     names = {d: [m for m in (*REPORTED_METRICS, *COST_METRICS) if all(m in f for f in rows)] for d, rows in per_fold.items()}
+    extra = {"out_of_fold": kept} if keep_out_of_fold else {}
     return {
+        **extra,
         "folds": n_folds,
         "seed": seed,
         "metrics": {d: {m: float(np.mean([f[m] for f in rows])) for m in names[d]} for d, rows in per_fold.items()},

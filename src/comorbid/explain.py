@@ -1,7 +1,17 @@
 """Why a code was suggested: its probability and the words/phrases of the note that drove it.
 
-Two methods, both citing character spans of the ORIGINAL note (``note[start:end] == text``):
+Three methods, all citing character spans of the ORIGINAL note (``note[start:end] == text``):
 
+* ``"linear"`` (a bag-of-words encoder without hidden layer, ``tfidf`` or ``clinical``, under a
+  head whose codes have linear logits ``u_j = W_j . x + b_j``: ``independent``, ``chain``,
+  ``ising``): a word's weight is its share of ``W_j . x``, the code's log-odds from the note's
+  features: each present feature (word, section-tagged word, bigram, character n-gram) is
+  traced back to the words that made it (:mod:`comorbid.encoders.spans`) and its term
+  ``W[j, f] x_f`` shared among them; a phrase's weight is the sum of its words'. For the
+  independent model this is exactly how much of the code's logit the word carries (deleting a
+  word that nothing else repeats lowers the logit by that much); for the chain it is the code's
+  own evidence, the label-on-label terms left out. The cost is one featurisation of the batch
+  and a sparse product per note: about what decoding costs. Weights are in log-odds (nats).
 * ``"occlusion"`` (any model; Zeiler & Fergus, "Visualizing and Understanding Convolutional
   Networks", ECCV 2014, applied to text as by Li, Monroe & Jurafsky, "Understanding Neural
   Networks through Representation Erasure", 2016): each word, and each phrase (a clause cut at
@@ -9,10 +19,13 @@ Two methods, both citing character spans of the ORIGINAL note (``note[start:end]
   marginal probability ``p(y_j = 1 | note) - p(y_j = 1 | note without the span)`` is that
   span's weight. It sees the model only through ``marginals(texts)``, so it works the same
   whatever the encoder's text pipeline (negation, sections, embeddings). Cost: one forward pass
-  per word and phrase of each note.
+  per word and phrase of each note (about 28 for a CMC 2007 report: with Monte Carlo marginals,
+  28 times the cost of predicting).
 * ``"attention"`` (CAML only; Mullenbach et al., NAACL 2018): the code's label-wise attention
   over the note's positions; each cited span is the convolution window at a top position, and
   its weight the attention it got.
+
+``"auto"`` (the default) is ``"linear"`` where it applies, else ``"occlusion"``.
 
 Every suggested code whose note has at least one word cites at least one span (its best one,
 even when weak); further spans need ``weight >= min_weight``. A code can be suggested with no
@@ -35,7 +48,15 @@ import torch
 
 from comorbid.text import split_sentences, word_spans
 
-METHODS = ("occlusion", "attention")
+METHODS = ("auto", "linear", "occlusion", "attention")
+#: The weight a span needs, beyond the first one cited, per method: occlusion's Monte Carlo
+#: marginals are noisy at about 0.01; a log-odds share of 0.1 moves the odds by 10%.
+MIN_WEIGHT = {"linear": 0.1, "occlusion": 0.01, "attention": 0.01}
+#: Heads whose ``linear`` layer gives each code's logit ``u_j = W_j . h + b_j`` (a powerset's scores
+#: label sets, a chain ensemble's holds one row per chain and code): what ``"linear"`` explains.
+LINEAR_LOGIT_HEADS = ("independent", "chain", "ising")
+#: Notes predicted and explained together by :func:`explain`.
+BATCH_NOTES = 256
 
 
 @dataclass
@@ -129,16 +150,45 @@ def _marginals(model, texts: list[str]) -> np.ndarray:
         return model.marginals(texts)
 
 
+def linear_applies(model) -> bool:
+    """Whether the ``"linear"`` method explains ``model``: a bag-of-words encoder without hidden
+    layer (features ``x [B, d]``) under a head with a ``linear`` layer giving each code's logit."""
+    encoder, head = model.encoder, model.head
+    linear = getattr(head, "linear", None)
+    return (getattr(head, "name", None) in LINEAR_LOGIT_HEADS and getattr(encoder, "vectorizers", None) is not None and getattr(encoder, "hidden_layer", 1) is None
+            and not encoder.per_label and isinstance(linear, torch.nn.Linear)
+            and linear.out_features == len(model.label_names) and linear.in_features == encoder.output_dim)
+
+
+def resolve_method(model, method: str) -> str:
+    """``method`` checked against ``model``; ``"auto"``: ``"linear"`` where it applies, else ``"occlusion"``."""
+    if method not in METHODS:
+        raise ValueError(f"Expected method one of {', '.join(METHODS)}, got {method!r}")
+    if model.encoder is None or not model.encoder.reads_text:
+        raise ValueError("Explanations need a model trained on texts")
+    if method == "auto":
+        return "linear" if linear_applies(model) else "occlusion"
+    if method == "attention" and not hasattr(model.encoder, "attention"):
+        raise ValueError(f"method='attention' needs the caml encoder; this model's is {model.encoder.name!r} "
+                         "(use method='occlusion')")
+    if method == "linear" and not linear_applies(model):
+        raise ValueError(f"method='linear' needs a bag-of-words encoder without hidden layer (tfidf, clinical) "
+                         f"under a head with linear code logits (independent, chain, ising); this model is "
+                         f"{model.model_name} / {model.encoder.name} (use method='occlusion')")
+    return method
+
+
 def explain(
     model,
     texts: Sequence[str],
     ids: Sequence[str] | None = None,
     decode: str = "hamming",
-    method: str = "occlusion",
+    method: str = "auto",
     top_words: int = 3,
     top_phrases: int = 1,
-    min_weight: float = 0.01,
+    min_weight: float | None = None,
     notes_per_batch: int = 16,
+    progress=None,
 ) -> list[NoteExplanation]:
     """The suggested codes of each note with their marginal probability and evidence spans.
 
@@ -147,50 +197,106 @@ def explain(
         texts: the notes ``[N]``.
         ids: their ids (default ``"0"``, ``"1"``, ...).
         decode: the decoder whose label set is explained.
-        method: ``"occlusion"`` (any model) or ``"attention"`` (CAML).
+        method: ``"auto"`` (default), ``"linear"``, ``"occlusion"`` (any model) or ``"attention"`` (CAML).
         top_words: words (or attention windows) cited per code at most.
-        top_phrases: phrases cited per code at most (occlusion).
-        min_weight: weight a span needs beyond the first one cited.
-        notes_per_batch: notes whose occluded copies go through the model together.
+        top_phrases: phrases cited per code at most (linear, occlusion).
+        min_weight: weight a span needs beyond the first one cited (default :data:`MIN_WEIGHT`
+            of the method).
+        notes_per_batch: occlusion: notes whose occluded copies go through the model together.
+        progress: a rich ``Progress`` to show the notes explained on (optional).
 
     Returns:
         One :class:`NoteExplanation` per note, codes in label order.
     """
-    if method not in METHODS:
-        raise ValueError(f"Expected method one of {', '.join(METHODS)}, got {method!r}")
     texts = list(texts)
     if any(not isinstance(t, str) for t in texts):
         raise ValueError("Explanations cite spans of texts: expected a list of str inputs")
-    if model.encoder is None or not model.encoder.reads_text:
-        raise ValueError("Explanations need a model trained on texts")
-    if method == "attention" and not hasattr(model.encoder, "attention"):
-        raise ValueError(f"method='attention' needs the caml encoder; this model's is {model.encoder.name!r} "
-                         "(use method='occlusion')")
+    method = resolve_method(model, method)
     ids = [str(i) for i in range(len(texts))] if ids is None else [str(i) for i in ids]
     if len(ids) != len(texts):
         raise ValueError(f"Expected {len(texts)} ids (one per text), got {len(ids)}")
-    descriptions = label_descriptions(model.label_names)
-    predicted = model.predict(texts, [decode])[decode] if texts else np.zeros((0, len(model.label_names)), np.int8)
-    marginals = _marginals(model, texts) if texts else np.zeros(predicted.shape)
+    task = progress.add_task("explaining", total=len(texts), status="") if progress is not None else None
     out: list[NoteExplanation] = []
-    for first in range(0, len(texts), notes_per_batch):
-        rows = range(first, min(first + notes_per_batch, len(texts)))
-        if method == "occlusion":
-            evidence = _occlusion(model, [texts[i] for i in rows], marginals[list(rows)], predicted[list(rows)])
-        else:
-            evidence = _attention(model, [texts[i] for i in rows], predicted[list(rows)])
-        for i, found in zip(rows, evidence):
-            codes = [
-                CodeExplanation(
-                    code=model.label_names[j],
-                    description=descriptions[model.label_names[j]],
-                    probability=round(float(marginals[i, j]), 6),
-                    evidence=_select(found.get(j, []), top_words, top_phrases, min_weight),
-                )
-                for j in np.flatnonzero(predicted[i])
-            ]
-            out.append(NoteExplanation(ids[i], texts[i], codes))
+    for first in range(0, len(texts), BATCH_NOTES):
+        chunk = texts[first : first + BATCH_NOTES]
+        # one distribution per batch gives the decoder's sets and the probabilities shown
+        predicted, marginals = model.predict_with_marginals(chunk, [decode])
+        out += explain_batch(model, chunk, ids[first : first + BATCH_NOTES], predicted[decode], marginals, method,
+                             top_words, top_phrases, min_weight, notes_per_batch)
+        if task is not None:
+            progress.advance(task, len(chunk))
     return out
+
+
+def explain_batch(model, texts: list[str], ids: Sequence[str], predicted: np.ndarray, marginals: np.ndarray,
+                  method: str = "auto", top_words: int = 3, top_phrases: int = 1, min_weight: float | None = None,
+                  notes_per_batch: int = 16) -> list[NoteExplanation]:
+    """:func:`explain` of notes already predicted: ``predicted [B, M]`` the decoder's label sets
+    and ``marginals [B, M]`` from the same pass (what ``comorbid predict`` streams)."""
+    method = resolve_method(model, method)
+    min_weight = MIN_WEIGHT[method] if min_weight is None else min_weight
+    descriptions = label_descriptions(model.label_names)
+    evidence: list[dict[int, list[Evidence]]] = []
+    if method == "linear":
+        evidence = _linear(model, texts, marginals, predicted, notes_per_batch)
+    else:
+        for first in range(0, len(texts), notes_per_batch):
+            rows = slice(first, first + notes_per_batch)
+            if method == "occlusion":
+                evidence += _occlusion(model, texts[rows], marginals[rows], predicted[rows])
+            else:
+                evidence += _attention(model, texts[rows], predicted[rows])
+    out = []
+    for i, found in enumerate(evidence):
+        codes = [
+            CodeExplanation(
+                code=model.label_names[j],
+                description=descriptions[model.label_names[j]],
+                probability=round(float(marginals[i, j]), 6),
+                evidence=_select(found.get(j, []), top_words, top_phrases, min_weight),
+            )
+            for j in np.flatnonzero(predicted[i])
+        ]
+        out.append(NoteExplanation(str(ids[i]), texts[i], codes))
+    return out
+
+
+def _linear(model, texts, marginals, predicted, notes_per_batch) -> list[dict[int, list[Evidence]]]:
+    """For each note, each suggested label -> every token and phrase with its log-odds share
+    (notes whose features cannot be traced to words fall back to occlusion)."""
+    from comorbid.encoders.spans import token_feature_shares
+
+    features = model.encoder.featurize(texts)
+    weight = model.head.linear.weight.detach().cpu().numpy() / float(getattr(model.head, "temperature", 1.0))
+    found: list[dict[int, list[Evidence]]] = [{} for _ in texts]
+    untraced = []
+    for n, text in enumerate(texts):
+        labels = np.flatnonzero(predicted[n])
+        if not len(labels):
+            continue
+        row = features[n]
+        traced = token_feature_shares(model.encoder, text, row)
+        if traced is None:
+            untraced.append(n)
+            continue
+        spans, shares = traced
+        if not spans:
+            continue
+        per_token = np.asarray(shares.multiply(row).tocsr() @ weight[labels].T)  # [T, |labels|]
+        units = [(s, e, "word") for s, e in spans]
+        phrases = [(s, e) for s, e, kind in occlusion_units(text) if kind == "phrase"]
+        starts, ends = np.array([s for s, _ in spans]), np.array([e for _, e in spans])
+        inside = [np.flatnonzero((starts >= s) & (ends <= e)) for s, e in phrases]
+        values = [per_token[k] for k in range(len(spans))] + [per_token[rows].sum(0) for rows in inside]
+        units += [(s, e, "phrase") for s, e in phrases]
+        for column, j in enumerate(labels):
+            found[n][j] = [Evidence(s, e, text[s:e], round(float(value[column]), 6), kind)
+                           for (s, e, kind), value in zip(units, values)]
+    for first in range(0, len(untraced), notes_per_batch):
+        rows = untraced[first : first + notes_per_batch]
+        for n, part in zip(rows, _occlusion(model, [texts[n] for n in rows], marginals[rows], predicted[rows])):
+            found[n] = part
+    return found
 
 
 def _occlusion(model, texts, marginals, predicted) -> list[dict[int, list[Evidence]]]:

@@ -54,10 +54,12 @@ def render_report(
     max_heatmap_labels: int = 25,
     top_pairs: int = 20,
     warnings: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> str:
     """The HTML page of a report from gold ``y_true``, decoded ``y_pred`` and marginals, all ``[N, M]``.
 
-    ``warnings`` are shown as banners above everything else (e.g. scored on training rows).
+    ``warnings`` are shown as banners above everything else (e.g. scored on training rows);
+    ``notes`` as plain paragraphs under the title (e.g. where the predictions come from).
     """
     scores = per_label_scores(y_true, y_pred, label_names)
     scores.sort(key=lambda s: (-s.support, s.label))
@@ -85,6 +87,7 @@ def render_report(
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         *(f'<p class="warning">WARNING: {escape(warning)}</p>' for warning in warnings),
+        *(f'<p class="note">{escape(note)}</p>' for note in notes),
         f"<p>{len(y_true)} rows, {len(label_names)} labels; generated "
         f"{escape(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
         "<h2>Summary</h2>",
