@@ -200,8 +200,9 @@ class ChainBernoulli(JointLabelDistribution):
             p = torch.sigmoid(self._step_logit(prefix, t))  # [n, B]
             y = (uniforms[t] < p).to(dtype)
             if first is not None:
-                y = torch.where(first > t, 0.0, torch.where(first == t, 1.0, y)).to(dtype)
-                p = torch.where(first > t, 0.0, torch.where(first == t, 1.0, p)).to(dtype)
+                before, at = first > t, first == t  # off before the first on position, on at it
+                y = y.masked_fill(before, 0.0).masked_fill_(at, 1.0)
+                p = p.masked_fill(before, 0.0).masked_fill_(at, 1.0)
             if self._positions_first:
                 ordered[t] = y
                 if record_probs:
