@@ -21,6 +21,9 @@ How it measures:
   with 200 divided by the wall time of the load phase. Errors: any other status or exception.
 * The batching the server did comes from its ``GET /healthz`` counters; the 1-minute load
   average (``os.getloadavg``) before and after is recorded, since the machine may be shared.
+* Server CPU per note: the CPU time (user + system, from /proc) the server's processes used
+  during the load phase, divided by the notes answered: unlike notes/s, it hardly depends on
+  what else runs on the machine, so it compares versions of the server on a shared machine.
 
 Writes ``benchmarks/results/serve.md`` and ``benchmarks/results/serve.json``.
 """
@@ -121,6 +124,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]  # nearest rank
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process ``pid`` and its children alive now (the
+    uvicorn workers), from /proc: what the server spent, whatever else runs on the machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, parents = 0.0, {pid}
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+    for process, (parent, _) in stats.items():
+        if parent == pid:
+            parents.add(process)
+    for process in parents:
+        if process in stats:
+            total += stats[process][1] / ticks
+    return total
+
+
 def run_once(model_dir: Path, notes: list[str], workers: int, args) -> dict:
     """Start `comorbid serve` with ``workers`` processes, load it, stop it: one row of the table."""
     port = free_port()
@@ -133,7 +158,9 @@ def run_once(model_dir: Path, notes: list[str], workers: int, args) -> dict:
         wait_until_up(url, server)
         card = httpx.get(f"{url}/v1/model", timeout=10).json()["card"]
         load_before = os.getloadavg()[0]
+        cpu_before = tree_cpu_seconds(server.pid)
         result = asyncio.run(load(url, notes, args.requests, args.clients, args.max_seconds))
+        cpu_after = tree_cpu_seconds(server.pid)
         load_after = os.getloadavg()[0]
     finally:
         server.send_signal(signal.SIGTERM)
@@ -150,6 +177,8 @@ def run_once(model_dir: Path, notes: list[str], workers: int, args) -> dict:
                        (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))} if latencies else {},
         "latency_mean_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
         "load_avg_1min_before": round(load_before, 2), "load_avg_1min_after": round(load_after, 2),
+        # includes the 20 warm-up requests and the two /healthz reads of load()
+        "server_cpu_ms_per_note": round(1000 * (cpu_after - cpu_before) / max(1, result["ok"]), 2),
     }
 
 
@@ -195,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| {r['workers']} | {r['sent']} | {r['ok']} | {r['errors']} | {r['wall_s']} | {r['notes_per_s']} "
         f"| {r['latency_ms'].get('p50')} | {r['latency_ms'].get('p90')} | {r['latency_ms'].get('p99')} "
         f"| {r['latency_ms'].get('max')} | {r['batches'] or '-'} | {r['mean_batch_notes'] or '-'} "
-        f"| {r['largest_batch'] or '-'} | {r['load_avg_1min_before']} / {r['load_avg_1min_after']} |\n" for r in runs)
+        f"| {r['largest_batch'] or '-'} | {r['server_cpu_ms_per_note']} "
+        f"| {r['load_avg_1min_before']} / {r['load_avg_1min_after']} |\n" for r in runs)
     (args.out / "serve.md").write_text(
         "# `comorbid serve` load test\n\n"
         f"`{summary['command']}` (benchmarks/bench_serve.py says how it measures).\n\n"
@@ -204,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()}-core machine, shared with other jobs (the 1-minute load average before / after each "
         "run is in the last column).\n\n"
         "| workers | requests sent | answered 200 | errors | wall (s) | notes/s | p50 (ms) | p90 (ms) | p99 (ms) "
-        "| max (ms) | batches | mean notes/batch | largest batch | load average |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + rows +
+        "| max (ms) | batches | mean notes/batch | largest batch | server CPU ms/note | load average |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + rows +
         "\nTarget: >= 100 notes/s and p99 <= 500 ms, 0 errors. Where the time goes: docs/serve.md, \"Load test\".\n")
     for r in runs:
-        print(json.dumps({k: r[k] for k in ("workers", "sent", "ok", "errors", "notes_per_s", "latency_ms")}))
+        print(json.dumps({k: r[k] for k in ("workers", "sent", "ok", "errors", "notes_per_s", "latency_ms",
+                                            "server_cpu_ms_per_note", "load_avg_1min_before")}))
     return 0 if all(r["errors"] == 0 for r in runs) else 1
 
 

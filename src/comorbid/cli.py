@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from safetensors import SafetensorError
 
+from comorbid import distributed
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.data.labels import align_columns, names_with_unknown
 from comorbid.data.readers import STREAM_FORMATS, SUFFIXES
@@ -34,7 +35,7 @@ from comorbid.encoders import ENCODERS
 from comorbid.evaluation import cross_validate, evaluate_predictions, ranking_scores
 from comorbid.fingerprint import fingerprint, training_overlap_warning
 from comorbid.heads import HEADS
-from comorbid.io import check_writable, spreadsheet_cell, write_atomic
+from comorbid.io import check_writable, kill_point, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
 from comorbid.report.tables import metrics_table, ranking_table
 from comorbid.constraints import ParameterError
@@ -426,10 +427,20 @@ def train(
         help="Decoders to prepare: those tuned on held-out data (macro-f1, micro-f1) get thresholds from "
              "out-of-fold predictions (3 extra trainings, shared) saved with the model; 'none' skips that."),
     config: Optional[str] = ConfigOption,
+    distributed_training: bool = typer.Option(
+        False, "--distributed", rich_help_panel=TRAINING,
+        help="Train with DistributedDataParallel across the processes torchrun started (automatic under "
+             "torchrun; with this flag, not being under torchrun is an error). docs/distributed.md"),
+    ctx: typer.Context = None,
 ):
     """Train a model on all of DATA and save it (OUT must be missing, empty or a model directory)."""
     check_writable(out, "dir")
     check_model_destination(out)
+    if distributed_training and not distributed.launched():
+        raise InputError("--distributed: start the ranks with torchrun, e.g. "
+                         "`torchrun --nproc-per-node 2 -m comorbid train DATA --out DIR` (docs/distributed.md)")
+    if distributed.launched():  # joined until the command ends; every rank trains, rank 0 writes
+        ctx.with_resource(distributed.process_group())
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     spec = training.spec()
     dataset = reading.load(data)
@@ -437,7 +448,12 @@ def train(
         raise InputError(f"{data} has no labels to learn from")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
-        trained = MultiLabelModel.from_spec(spec).fit(dataset, progress=progress, decoders=decoders)
+        trained = MultiLabelModel.from_spec(spec).fit(dataset, progress=progress if distributed.is_main() else None,
+                                                      decoders=decoders)
+    kill_point(f"rank-{distributed.rank()}-trained")
+    distributed.barrier()  # rank 0 writes only once every rank has finished training
+    if not distributed.is_main():
+        return
     trained.training_fingerprint_ = fingerprint(dataset.inputs)  # report/evaluate warn on these rows
     trained.save(out)
     if trained.calibration_:

@@ -1,4 +1,9 @@
-"""The fit loop: mini-batches, Adam, early stopping on a validation split, a progress bar."""
+"""The fit loop: mini-batches, Adam, early stopping on a validation split, a progress bar.
+
+Under torchrun each process trains on its shard of every batch and the gradients are summed by
+DistributedDataParallel (:mod:`comorbid.distributed`, which says what is guaranteed); in one
+process the loop is unchanged.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from comorbid import distributed
 from comorbid.constraints import at_least, check_all, greater_than, in_interval, one_of
 from comorbid.data.splits import train_validation_split
 from comorbid.encoders.base import Encoder
@@ -167,24 +173,42 @@ def _penalty(modules: list[torch.nn.Module], config: "TrainConfig") -> torch.Ten
     return total
 
 
-def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_used, weights=None) -> float:
-    """One pass of mini-batch steps over ``rows_used`` (indices into ``features``/``labels``)."""
+def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_used, weights=None,
+           objective=None) -> float:
+    """One pass of mini-batch steps over ``rows_used`` (indices into ``features``/``labels``).
+
+    ``objective``: :func:`comorbid.distributed.data_parallel` of the modules; each rank then
+    computes the loss of its shard of every batch (its share of the batch's mean loss).
+    """
     encoder.train()
     head.train()
     dtype = _label_dtype(features)
     order = rows_used[torch.randperm(len(rows_used), generator=generator).numpy()]
+    objective = objective or distributed.data_parallel([])
     total = 0.0
     for start in range(0, len(order), config.batch_size):
         rows = order[start : start + config.batch_size]
-        loss = head.nll(encoder(features[rows]), _labels(labels, rows, dtype), None if weights is None else weights[rows])
-        objective = loss
-        if config.weight_decay:
-            objective = loss + config.weight_decay * _penalty([encoder, head], config) * len(rows) / len(order)
+        part = distributed.shard(rows)  # all of ``rows`` in one process
+        share = distributed.shard_share(part, rows, weights)
+        losses = []
+
+        def compute():
+            if len(part) == 0:  # fewer rows in this batch than ranks
+                losses.append(0.0)
+                return distributed.zero_loss([encoder, head])
+            loss = head.nll(encoder(features[part]), _labels(labels, part, dtype),
+                            None if weights is None else weights[part])
+            losses.append(loss.item() * share)
+            value = loss * share if share != 1.0 else loss
+            if config.weight_decay and distributed.is_main():  # the penalty once, on rank 0
+                value = value + config.weight_decay * _penalty([encoder, head], config) * len(rows) / len(order)
+            return value
+
         optimizer.zero_grad()
-        objective.backward()
+        objective(compute).backward()
         optimizer.step()
-        total += loss.item() * len(rows)
-    return total / max(len(order), 1)
+        total += losses[-1] * len(rows)
+    return float(distributed.all_reduce_sum(torch.tensor(total, dtype=torch.float64))) / max(len(order), 1)
 
 
 @torch.no_grad()
@@ -194,11 +218,12 @@ def evaluate_nll(encoder: Encoder, head: Head, features, labels, batch_size=512)
     head.eval()
     total = 0.0
     n = _n_rows(features)
-    for start in range(0, n, batch_size):
-        rows = np.arange(start, min(start + batch_size, n))
+    mine = distributed.shard(np.arange(n))  # under torchrun: this rank's rows; the sum is all-reduced
+    for start in range(0, len(mine), batch_size):
+        rows = mine[start : start + batch_size]
         y = _labels(labels, rows, _label_dtype(features))
         total += head.nll(encoder(features[rows]), y).item() * len(rows)
-    return total / max(n, 1)
+    return float(distributed.all_reduce_sum(torch.tensor(total, dtype=torch.float64))) / max(n, 1)
 
 
 def _parameter_count(*modules: torch.nn.Module) -> int:
@@ -263,7 +288,8 @@ def fit(
     if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder
                                        and lbfgs_bytes <= LBFGS_MAX_BYTES):
         return fit_lbfgs(encoder, head, features, labels, config, progress, description, weights)
-    torch.manual_seed(config.seed)
+    # Under torchrun each rank draws its own dropout masks (the weights come from rank 0).
+    torch.manual_seed(config.seed + distributed.rank())
     generator = torch.Generator().manual_seed(config.seed)
     initial = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
     use_validation = config.validation_fraction > 0 and len(labels) >= 10
@@ -277,11 +303,12 @@ def fit(
     if progress is not None:
         task = progress.add_task(description, total=config.epochs, status="")
 
+    objective = distributed.data_parallel([encoder, head])  # compute() itself in one process
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=config.learning_rate)
     best = (math.inf, 0, None)
     for epoch in range(1, config.epochs + 1):
         history["train_loss"].append(
-            _epoch(encoder, head, optimizer, features, labels, config, generator, train_rows, weights))
+            _epoch(encoder, head, optimizer, features, labels, config, generator, train_rows, weights, objective))
         status = f"loss {history['train_loss'][-1]:.4f}"
         if use_validation:
             loss = evaluate_nll(encoder, head, features[validation_rows], labels[validation_rows])
@@ -304,7 +331,8 @@ def fit(
         if progress is not None:
             progress.update(task, completed=0, total=history["best_epoch"], status="refit on all rows")
         for _ in range(history["best_epoch"]):
-            _epoch(encoder, head, optimizer, features, labels, config, generator, np.arange(len(labels)), weights)
+            _epoch(encoder, head, optimizer, features, labels, config, generator, np.arange(len(labels)), weights,
+                   objective)
             if progress is not None:
                 progress.update(task, advance=1)
     elif use_validation:
@@ -319,8 +347,18 @@ def fit(
 
 def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=None, description="training",
               weights: torch.Tensor | None = None):
-    """Full-batch L-BFGS with a strong-Wolfe line search on mean NLL + weight_decay * ||W||^2."""
+    """Full-batch L-BFGS with a strong-Wolfe line search on mean NLL + weight_decay * ||W||^2.
+
+    Under torchrun each rank evaluates its shard of the rows; the gradient is summed by DDP and
+    the objective all-reduced, so that every rank's line search sees the one-process values.
+    """
     torch.manual_seed(config.seed)
+    if distributed.active():
+        every = np.arange(_n_rows(features))
+        part = distributed.shard(every)
+        share = distributed.shard_share(part, every, weights)
+        features, labels = features[part], labels[part]
+        weights = None if weights is None else weights[part]
     y = torch.as_tensor(labels, dtype=_label_dtype(features))
     encoder.train()
     head.train()
@@ -331,13 +369,18 @@ def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=Non
     )
     task = progress.add_task(description, total=config.max_iterations, status="") if progress is not None else None
     losses: list[float] = []
+    data_parallel = distributed.data_parallel([encoder, head])
 
     def closure():
         optimizer.zero_grad()
-        loss = head.nll(encoder(features), y, weights)
-        objective = loss + config.weight_decay * _penalty([encoder, head], config)
-        objective.backward()
-        losses.append(loss.item())
+        if not distributed.active():
+            loss = head.nll(encoder(features), y, weights)
+            objective = loss + config.weight_decay * _penalty([encoder, head], config)
+            objective.backward()
+            losses.append(loss.item())
+        else:
+            loss, objective = _sharded_objective(data_parallel, encoder, head, features, y, weights, share, config)
+            losses.append(loss)
         if progress is not None:
             progress.update(task, completed=min(len(losses), config.max_iterations), status=f"loss {losses[-1]:.4f}")
         return objective
@@ -348,3 +391,19 @@ def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=Non
     encoder.eval()
     head.eval()
     return {"optimizer": "lbfgs", "evaluations": len(losses), "train_loss": losses[-1] if losses else None}
+
+
+def _sharded_objective(data_parallel, encoder, head, features, y, weights, share, config):
+    """This rank's part of the full-batch objective, backpropagated (DDP sums the gradients),
+    and the all-reduced values ``(mean NLL, objective)`` of the whole batch, the same on every rank."""
+    def compute():
+        if len(y) == 0:
+            return distributed.zero_loss([encoder, head]), torch.zeros(())
+        loss = head.nll(encoder(features), y, weights) * share
+        value = loss + config.weight_decay * _penalty([encoder, head], config) if distributed.is_main() else loss
+        return value, loss.detach()
+
+    value, loss = data_parallel(compute)
+    value.backward()
+    totals = distributed.all_reduce_sum(torch.stack([loss.to(torch.float64), value.detach().to(torch.float64)]))
+    return float(totals[0]), totals[1].to(value.dtype)

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import constraints
 
-from comorbid.distributions.base import METHODS, JointLabelDistribution, first_on_log_probs, permutation
+from comorbid.distributions.base import (METHODS, JointLabelDistribution, count_marginals_from_sets,
+                                         first_on_log_probs, permutation)
 from comorbid.distributions.noise import NOISE_BLOCK, Noise, categorical
 
 #: Beam width of ``mode()`` when none is given.
@@ -215,8 +216,9 @@ class ChainBernoulli(JointLabelDistribution):
             p = torch.sigmoid(self._step_logit(prefix, t))  # [n, B]
             y = (uniforms[t] < p).to(dtype)
             if first is not None:
-                y = torch.where(first > t, 0.0, torch.where(first == t, 1.0, y)).to(dtype)
-                p = torch.where(first > t, 0.0, torch.where(first == t, 1.0, p)).to(dtype)
+                before, at = first > t, first == t  # off before the first on position, on at it
+                y = y.masked_fill(before, 0.0).masked_fill_(at, 1.0)
+                p = p.masked_fill(before, 0.0).masked_fill_(at, 1.0)
             if self._positions_first:
                 ordered[t] = y
                 if record_probs:
@@ -276,6 +278,34 @@ class ChainBernoulli(JointLabelDistribution):
                     total = part if total is None else total + part
             return self._to_label_order(total / noise.n)
         return self._mc_cached(("marginals", nonempty), compute)
+
+    def _monte_carlo_count_marginals(self, nonempty: bool = False) -> torch.Tensor:
+        """Count marginals ``[B, M, M+1]`` from the Monte Carlo draws, computed in the same pass of
+        ancestral sampling as the Rao-Blackwellised marginals, which are cached too: both use the
+        same noise stream, hence the same draws, so a caller that needs both (GFM's decoder, then
+        the marginals a server reports) pays for one pass instead of two. The values are bit for
+        bit those of the two separate passes (block sums in the same order, exact counts)."""
+        results = self.__dict__.setdefault("_mc_results", {})
+        key = ("count_marginals", nonempty)
+        if key in results or ("marginals", nonempty) in results:  # nothing to share
+            return super()._monte_carlo_count_marginals(nonempty)
+        with torch.no_grad():
+            noise = self.common_noise("mc-nonempty" if nonempty else "mc", self.n_mc_samples)
+            chunk = self._mc_chunk(4)  # as the draws-only pass: the draws, their noise and the count index
+            total = counts = None
+            for start in range(0, noise.n, chunk):
+                count = min(chunk, noise.n - start)
+                ordered, conditionals = self._ancestral(noise.part(start, count), record_probs=True, nonempty=nonempty)
+                for lo in range(0, count, NOISE_BLOCK):
+                    part = conditionals[lo : lo + NOISE_BLOCK].sum(0)
+                    total = part if total is None else total + part
+                samples = self._to_label_order(ordered).double()
+                part = count_marginals_from_sets(samples.transpose(0, 1), torch.ones(samples.shape[:2],
+                                                                                    dtype=torch.float64).T)
+                counts = part if counts is None else counts + part
+            results[("marginals", nonempty)] = self._to_label_order(total / noise.n)
+            results[key] = (counts / self.n_mc_samples).to(torch.get_default_dtype())
+        return results[key]
 
     def marginals(self) -> torch.Tensor:
         if self.n_labels <= self.enumerate_max_labels:

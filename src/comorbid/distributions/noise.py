@@ -22,6 +22,7 @@ so that draws for different rows are independent, as a data generator expects).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import torch
@@ -35,6 +36,25 @@ DEFAULT_SEED = 0
 def _block_seed(seed: int, stream: str, tag: str, block: int) -> int:
     key = f"{seed}/{stream}/{tag}/{block}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") & (2**63 - 1)
+
+
+def _generate_block(seed: int, stream: str, tag: str, block: int, rows: int, width: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(_block_seed(seed, stream, tag, block))
+    return torch.rand(NOISE_BLOCK, rows, width, generator=generator, dtype=torch.float64)
+
+
+#: Blocks of at most this many values are memoised (64 KiB each, 1,024 blocks: 64 MiB at most).
+CACHED_BLOCK_VALUES = 8192 // NOISE_BLOCK
+#: A block is a pure function of its arguments, and predictions draw the same blocks of common
+#: noise for every batch (2,000 Monte Carlo samples are 125 blocks): a server coding one note at
+#: a time would otherwise spend a tenth of its model time regenerating them. Callers get copies.
+_cached_block = functools.lru_cache(maxsize=1024)(_generate_block)
+
+
+def _block(seed: int, stream: str, tag: str, block: int, rows: int, width: int) -> torch.Tensor:
+    if rows * width <= CACHED_BLOCK_VALUES:
+        return _cached_block(seed, stream, tag, block, rows, width)
+    return _generate_block(seed, stream, tag, block, rows, width)
 
 
 class Noise:
@@ -63,11 +83,11 @@ class Noise:
         parts = []
         first, last = self.start // NOISE_BLOCK, (self.start + self.count - 1) // NOISE_BLOCK
         for block in range(first, last + 1) if self.count else ():
-            generator = torch.Generator().manual_seed(_block_seed(self.seed, self.stream, tag, block))
-            values = torch.rand(NOISE_BLOCK, self.rows, width, generator=generator, dtype=torch.float64)
+            values = _block(self.seed, self.stream, tag, block, self.rows, width)
             lo = max(self.start - block * NOISE_BLOCK, 0)
             hi = min(self.start + self.count - block * NOISE_BLOCK, NOISE_BLOCK)
             parts.append(values[lo:hi])
+        # torch.cat copies even one part: a caller may write into the result, never into a cached block
         out = torch.cat(parts) if parts else torch.zeros(0, self.rows, width, dtype=torch.float64)
         return out.to(self.device) if self.device is not None else out
 
