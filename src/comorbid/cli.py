@@ -114,6 +114,9 @@ LabelsColumnOption = typer.Option("labels", "--labels-column", metavar="NAME", r
                                   help="CSV/JSONL: the ';'-separated labels column.")
 LabelSeparatorOption = typer.Option(";", "--label-separator", metavar="TEXT", rich_help_panel=DATA,
                                     help="CSV/JSONL: what joins label names in a cell.")
+DeviceOption = typer.Option(
+    "cpu", "--device", metavar="cpu|cuda|auto", rich_help_panel=TRAINING,
+    help="Torch device of the network: cpu (default), cuda (cuda:N), auto (cuda when torch sees a GPU).")
 IdColumnOption = typer.Option(None, "--id-column", metavar="NAME", rich_help_panel=DATA,
                               help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
 
@@ -211,7 +214,9 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
                 penalty: Optional[str] = None, head_option: Optional[list[str]] = None, nonempty: str = "auto",
                 calibrate: bool = False, ensemble: int = 1, balance: Optional[str] = None,
                 encoder_option: Optional[list[str]] = None, epochs: Optional[int] = None,
-                learning_rate: Optional[float] = None, batch_size: Optional[int] = None):
+                learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
+                device: Optional[str] = None):
+    from comorbid.devices import resolve_device
     from comorbid.heads import get_head
 
     head_options = _options(head_option)
@@ -222,6 +227,9 @@ def _make_model(model: str, encoder: str, loss: Optional[str], weight_decay: Opt
         head_options["loss"] = loss
     get_head(model)
     train: dict[str, Any] = {"seed": seed}
+    if device is not None:
+        resolve_device(device)  # a missing GPU fails before any work
+        train["device"] = device
     if weight_decay is not None:
         if weight_decay < 0:
             raise InputError(f"--weight-decay must be >= 0, got {weight_decay}")
@@ -381,6 +389,7 @@ def train(
     balance: Optional[BalanceName] = BalanceOption,
     encoder_option: Optional[list[str]] = EncoderOptionOption,
     seed: int = SeedOption,
+    device: str = DeviceOption,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode", metavar=DECODE_METAVAR, rich_help_panel=DECODING,
         help="Decoders to prepare: those tuned on held-out data (macro-f1, micro-f1) get thresholds from "
@@ -396,7 +405,8 @@ def train(
     check_model_destination(out)
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     make_model = _make_model(model, encoder, loss, weight_decay, seed, penalty, head_option, nonempty,
-                             calibrate, ensemble, balance, encoder_option, epochs, learning_rate, batch_size)
+                             calibrate, ensemble, balance, encoder_option, epochs, learning_rate, batch_size,
+                             device=device)
     dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
@@ -453,6 +463,7 @@ def predict(
         "the --scores-top codes by marginal probability, highest first."),
     scores_top: int = typer.Option(50, "--scores-top", metavar="N", rich_help_panel=OUTPUT,
                                    help="--scores: codes per row (all if fewer)."),
+    device: str = DeviceOption,
     data_format: Optional[StreamFormat] = typer.Option(
         None, "--format", rich_help_panel=DATA, help="DATA '-' (standard input): csv, tsv, jsonl or xml (default: sniffed from the "
         "first non-blank character: '<' xml, '{' or '[' jsonl, else csv)."),
@@ -475,6 +486,7 @@ def predict(
     decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
                                                              labels_column, id_column, label_separator,
                                                              require_labels=False, data_format=data_format)
+    trained.to(device)  # saved models load on the CPU
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     names = np.asarray(trained.label_names, dtype=object)

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import Decoder, get_decoder
+from comorbid.devices import batch_to, module_device, resolve_device
 from comorbid.distributions.base import JointLabelDistribution
 from comorbid.encoders import ENCODERS, get_encoder
 from comorbid.heads import HEADS, BaggedHead, get_head
@@ -184,6 +185,13 @@ class MultiLabelModel:
         """Fit the encoder's preprocessing, then train the head (and the encoder's network)."""
         self.encoder = _build(encoder_cls, "encoder", **self.encoder_options)
         self.encoder.progress = progress
+        descriptions = resolve_descriptions(self.head_options.get("descriptions", "auto"), head_cls, self.encoder,
+                                            dataset.label_names)
+        if descriptions is not None:
+            self.encoder.use_descriptions(descriptions)
+        head_options = {**self.head_options, "descriptions": descriptions is not None}
+        if not head_cls.accepts_descriptions:
+            head_options.pop("descriptions")
         self.encoder.fit(dataset.inputs, dataset.labels)
         self.encoder_name = encoder_cls.name
         # The fitted encoder knows how it trains best (e.g. a bag of words with a hidden layer
@@ -195,11 +203,11 @@ class MultiLabelModel:
         self.feature_names = None if dataset.is_text or dataset.feature_names is None else list(dataset.feature_names)
         if self.ensemble > 1:
             self.head = BaggedHead(self.encoder.output_dim, dataset.n_labels, self.model_name, self.ensemble,
-                                   self.head_options)
+                                   head_options)
             self.head.nonempty = self._resolve_nonempty(dataset.labels)
             self.history = self._fit_bagged(features, dataset, progress, description)
         else:
-            self.head = _build(head_cls, "model", self.encoder.output_dim, dataset.n_labels, **self.head_options)
+            self.head = _build(head_cls, "model", self.encoder.output_dim, dataset.n_labels, **head_options)
             self.head.nonempty = self._resolve_nonempty(dataset.labels)
             self.head.prepare(dataset.labels, self.label_names)
             self.history = fit(self.encoder, self.head, features, dataset.labels, self.train_config, progress,
@@ -282,10 +290,20 @@ class MultiLabelModel:
         n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
         self.encoder.eval()
         self.head.eval()
+        device = module_device(self.head, self.encoder)
         for start in range(0, n, batch_size):
             chunk = inputs[start : start + batch_size]
-            dist = self.head.distribution(self.encoder(self.encoder.featurize(chunk)))
+            dist = self.head.distribution(self.encoder(batch_to(self.encoder.featurize(chunk), device)))
             yield dist.with_seed(self.train_config.seed if seed is None else seed)
+
+    def to(self, device: str | torch.device) -> "MultiLabelModel":
+        """Move the trained network to ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``:
+        :func:`comorbid.devices.resolve_device`) for prediction; batches follow it."""
+        self._check_fitted()
+        device = resolve_device(device)
+        self.encoder.to(device)
+        self.head.to(device)
+        return self
 
     def _inputs_of(self, dataset_or_inputs):
         """The inputs of a dataset, feature columns reordered to the training order by name."""
@@ -376,8 +394,9 @@ class MultiLabelModel:
         check_model_destination(directory)
         staging = staging_directory(directory)
         try:
-            tensors = {f"encoder.{k}": v.contiguous() for k, v in self.encoder.state_dict().items()}
-            tensors.update({f"head.{k}": v.contiguous() for k, v in self.head.state_dict().items()})
+            # CPU tensors: a model trained on a GPU loads anywhere
+            tensors = {f"encoder.{k}": v.detach().cpu().contiguous() for k, v in self.encoder.state_dict().items()}
+            tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()})
             save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": "comorbid"})
             kill_point("weights-written")
             (staging / CONFIG_FILE).write_text(json.dumps(self.config(), indent=1))
@@ -465,6 +484,39 @@ class MultiLabelModel:
 
 
 MODEL_FILES = (WEIGHTS_FILE, CONFIG_FILE)
+
+
+def resolve_descriptions(option, head_cls, encoder, label_names) -> list[str] | None:
+    """The code descriptions a model matches notes against (:mod:`comorbid.heads.descriptions`),
+    or ``None`` for none.
+
+    ``option`` is the head option ``descriptions``: ``False``, ``True`` (required: a ValueError
+    says why it cannot apply) or ``"auto"`` (on when it can apply and
+    :data:`comorbid.heads.descriptions.BY_DEFAULT`). It applies to a head that takes
+    descriptions (independent, chain), an encoder that matches them (the bag-of-words
+    encoders, without a hidden layer) and labels that are ICD codes with descriptions
+    (:func:`comorbid.icd.describe_labels`).
+    """
+    from comorbid.heads.descriptions import BY_DEFAULT
+    from comorbid.icd import describe_labels
+
+    if option not in (True, False, "auto"):
+        raise ValueError(f"Expected the option `descriptions` True, False or 'auto', got {option!r}")
+    if option is False or (option == "auto" and not BY_DEFAULT):
+        return None
+    reasons = []
+    if not head_cls.accepts_descriptions:
+        reasons.append(f"the {head_cls.name} model does not take them (independent and chain do)")
+    if not hasattr(encoder, "use_descriptions") or encoder.options.get("hidden"):
+        reasons.append(f"the {encoder.name} encoder does not match them (clinical and tfidf without hidden do)")
+    descriptions = None if reasons else describe_labels(list(label_names))
+    if not reasons and descriptions is None:
+        reasons.append("the labels are not ICD-9-CM or ICD-10-CM codes with descriptions")
+    if reasons:
+        if option is True:
+            raise ValueError("Cannot use code descriptions: " + "; ".join(reasons))
+        return None
+    return descriptions
 
 
 class _rebuilding:

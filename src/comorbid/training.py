@@ -12,6 +12,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from comorbid.data.splits import train_validation_split
+from comorbid.devices import batch_to, resolve_device
 from comorbid.encoders.base import Encoder
 from comorbid.heads.base import Head
 
@@ -46,6 +47,9 @@ class TrainConfig:
         patience: epochs without a better validation loss before stopping.
         refit: after early stopping, train again on all rows for the chosen number of epochs.
         seed: seeds the split, initialisation and batch order.
+        device: where the network trains: ``"cpu"``, ``"cuda"`` (``"cuda:N"``) or ``"auto"``
+            (:func:`comorbid.devices.resolve_device`); features and labels move there one batch
+            at a time (L-BFGS: its one full batch).
     """
 
     optimizer: str = "auto"
@@ -61,6 +65,7 @@ class TrainConfig:
     patience: int = 10
     refit: bool = True
     seed: int = 0
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,10 +122,10 @@ def _n_rows(features) -> int:
     return features.shape[0]
 
 
-def _labels(labels: np.ndarray, rows, dtype: torch.dtype) -> torch.Tensor:
-    """Rows ``rows`` of the 0/1 label matrix as floats: converted one batch at a time, so that
-    training never holds an [N, M] float copy (1 GB at N = 50,000 and M = 5,000)."""
-    return torch.as_tensor(np.asarray(labels[rows]), dtype=dtype)
+def _labels(labels: np.ndarray, rows, dtype: torch.dtype, device: torch.device | None = None) -> torch.Tensor:
+    """Rows ``rows`` of the 0/1 label matrix as floats (on ``device``): converted one batch at a
+    time, so that training never holds an [N, M] float copy (1 GB at N = 50,000 and M = 5,000)."""
+    return torch.as_tensor(np.asarray(labels[rows]), dtype=dtype, device=device)
 
 
 #: ``optimizer="auto"`` uses full-batch L-BFGS (for encoders without trainable parameters) only
@@ -132,7 +137,7 @@ LBFGS_HISTORY = 20
 
 def _penalty(modules: list[torch.nn.Module], config: "TrainConfig") -> torch.Tensor:
     """The penalty on every parameter with more than one dimension (weights, not biases)."""
-    total = torch.zeros(())
+    total = torch.zeros((), device=next((p.device for m in modules for p in m.parameters()), None))
     eps = config.l1_smoothing
     for module in modules:
         for parameter in module.parameters():
@@ -151,11 +156,13 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_u
     encoder.train()
     head.train()
     dtype = _label_dtype(features)
+    device = resolve_device(config.device)
     order = rows_used[torch.randperm(len(rows_used), generator=generator).numpy()]
     total = 0.0
     for start in range(0, len(order), config.batch_size):
         rows = order[start : start + config.batch_size]
-        loss = head.nll(encoder(features[rows]), _labels(labels, rows, dtype), None if weights is None else weights[rows])
+        loss = head.nll(encoder(batch_to(features[rows], device)), _labels(labels, rows, dtype, device),
+                        None if weights is None else weights[rows])
         objective = loss
         if config.weight_decay:
             objective = loss + config.weight_decay * _penalty([encoder, head], config) * len(rows) / len(order)
@@ -167,16 +174,19 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_u
 
 
 @torch.no_grad()
-def evaluate_nll(encoder: Encoder, head: Head, features, labels, batch_size=512) -> float:
-    """Mean NLL of rows ``[N]`` (``features`` a tensor or a scipy matrix, ``labels`` 0/1)."""
+def evaluate_nll(encoder: Encoder, head: Head, features, labels, batch_size=512,
+                 device: torch.device | None = None) -> float:
+    """Mean NLL of rows ``[N]`` (``features`` a tensor or a scipy matrix, ``labels`` 0/1),
+    computed on ``device`` (default the CPU)."""
     encoder.eval()
     head.eval()
+    device = device or torch.device("cpu")
     total = 0.0
     n = _n_rows(features)
     for start in range(0, n, batch_size):
         rows = np.arange(start, min(start + batch_size, n))
-        y = _labels(labels, rows, _label_dtype(features))
-        total += head.nll(encoder(features[rows]), y).item() * len(rows)
+        y = _labels(labels, rows, _label_dtype(features), device)
+        total += head.nll(encoder(batch_to(features[rows], device)), y).item() * len(rows)
     return total / max(n, 1)
 
 
@@ -201,9 +211,12 @@ def fit(
         raise ValueError(f"Expected optimizer auto, lbfgs or adam, got {config.optimizer!r}")
     if config.penalty not in PENALTIES:
         raise ValueError(f"Expected penalty {' or '.join(PENALTIES)}, got {config.penalty!r}")
+    device = resolve_device(config.device)
+    encoder.to(device)
+    head.to(device)
     weights = row_weights(labels, config.balance)
     if weights is not None:
-        weights = torch.as_tensor(weights, dtype=_label_dtype(features))
+        weights = torch.as_tensor(weights, dtype=_label_dtype(features), device=device)
     trainable_encoder = any(True for _ in encoder.parameters())
     lbfgs_bytes = _parameter_count(encoder, head) * 4 * (2 * LBFGS_HISTORY + 6)
     if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder
@@ -230,7 +243,7 @@ def fit(
             _epoch(encoder, head, optimizer, features, labels, config, generator, train_rows, weights))
         status = f"loss {history['train_loss'][-1]:.4f}"
         if use_validation:
-            loss = evaluate_nll(encoder, head, features[validation_rows], labels[validation_rows])
+            loss = evaluate_nll(encoder, head, features[validation_rows], labels[validation_rows], device=device)
             history["validation_loss"].append(loss)
             status += f" val {loss:.4f}"
             if loss < best[0] - 1e-6:
@@ -267,7 +280,9 @@ def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=Non
               weights: torch.Tensor | None = None):
     """Full-batch L-BFGS with a strong-Wolfe line search on mean NLL + weight_decay * ||W||^2."""
     torch.manual_seed(config.seed)
-    y = torch.as_tensor(labels, dtype=_label_dtype(features))
+    device = resolve_device(config.device)
+    y = torch.as_tensor(labels, dtype=_label_dtype(features), device=device)
+    features = batch_to(features, device)
     encoder.train()
     head.train()
     parameters = [*encoder.parameters(), *head.parameters()]
