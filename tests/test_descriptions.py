@@ -186,3 +186,16 @@ def test_gold_codes_unknown_to_the_model_count_as_missed_never_seen_codes():
     assert got["unseen_recall"] == 0.0 and got["unseen_recall@15"] == 0.0
     assert got["rare_micro_f1"] == pytest.approx(2 * 1 / (1 + 2))  # 1 found of 2 rare gold, 1 predicted
     assert got["rare_map"] == pytest.approx(0.5)  # row 1: its rare gold code first, the unknown one never
+
+
+def test_cross_validation_reports_rare_code_metrics_per_decoder():
+    from comorbid.evaluation import RARE_METRICS, cross_validate
+
+    data = coding_dataset(40)
+    result = cross_validate(data, lambda: MultiLabelModel("independent", train={"max_iterations": 10}),
+                            ["hamming", "top-k=2"], n_folds=2)
+    assert set(result["rare"]) == {"hamming", "top-k=2"}
+    for scores in result["rare"].values():
+        assert set(scores) == set(RARE_METRICS)
+        # A23.9 has no training note in either fold, and no gold occurrence: its recall is undefined
+        assert np.isnan(scores["unseen_recall"])

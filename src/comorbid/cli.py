@@ -362,6 +362,9 @@ def cv(
                                {f"{model} / {d}": v for d, v in result["std"].items()}))
     stdout.print(ranking_table("codes ranked by marginal probability, mean ± std over folds",
                                result["ranking"]["mean"], result["ranking"]["std"]))
+    for decoder, rare in result["rare"].items():  # codes with <= 2 notes in the training fold
+        console.print(f"{decoder}: rare codes micro-F1 {rare['rare_micro_f1']:.3f}, MAP {rare['rare_map']:.3f}; "
+                      f"never-seen codes recall {rare['unseen_recall']:.3f}, in the top 15 {rare['unseen_recall@15']:.3f}")
     temperatures = [c["temperature"] for c in result["calibration"] if c]
     console.print(f"test-fold ECE of the marginals: {np.mean(result['ece']):.4f}"
                   + (f"; temperatures {', '.join(f'{t:.2f}' for t in temperatures)}" if temperatures else ""))

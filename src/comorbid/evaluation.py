@@ -170,11 +170,13 @@ def cross_validate(
         ICD codes (:func:`icd_hierarchy`); ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
         (:func:`ranking_scores`: one set per fold, whatever the decoders), ``ece`` the expected
         calibration error of each test fold's marginals (10 bins, ``comorbid.metrics.reliability``), ``calibration``
-        each fold model's fitted temperature record (empty dicts when not calibrated).
+        each fold model's fitted temperature record (empty dicts when not calibrated), ``rare``
+        each decoder's :data:`RARE_METRICS` (:func:`rare_code_scores`), mean over folds.
     """
     folds = kfold_indices(dataset.labels, n_folds=n_folds, seed=seed)
     per_fold: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
     train_seconds, predict_seconds, eces, calibrations, rankings = [], [], [], [], []
+    rare: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
     task = progress.add_task(f"{description} folds", total=n_folds, status="") if progress is not None else None
     for index, (train_rows, test_rows) in enumerate(folds, start=1):
         start = time.perf_counter()
@@ -192,6 +194,9 @@ def cross_validate(
             per_fold[decoder].append(scores)
         eces.append(reliability(test.labels, np.clip(marginals, 0.0, 1.0)).ece)
         rankings.append(ranking_scores(test.labels, marginals))
+        counts = np.asarray(dataset.labels[train_rows].sum(0)).ravel()  # codes absent from the fold: unseen
+        for decoder, y_pred in predictions.items():
+            rare[decoder].append(rare_code_scores(test.labels, marginals, y_pred, counts))
         calibrations.append(dict(model.calibration))
         if progress is not None:
             progress.update(task, advance=1)
@@ -213,4 +218,8 @@ def cross_validate(
             "std": {m: float(np.std([f[m] for f in rankings])) for m in RANKING_METRICS},
             "per_fold": rankings,
         },
+        # RARE_METRICS of each decoder (codes with <= 2 notes in the training fold; never-seen
+        # codes: those absent from it); NaN folds (no never-seen gold code) left out of the mean
+        "rare": {d: {m: float(np.nanmean([f[m] for f in rows])) if any(np.isfinite(f[m]) for f in rows)
+                     else float("nan") for m in RARE_METRICS} for d, rows in rare.items()},
     }

@@ -122,10 +122,10 @@ def _n_rows(features) -> int:
     return features.shape[0]
 
 
-def _labels(labels: np.ndarray, rows, dtype: torch.dtype, device: torch.device | None = None) -> torch.Tensor:
-    """Rows ``rows`` of the 0/1 label matrix as floats (on ``device``): converted one batch at a
-    time, so that training never holds an [N, M] float copy (1 GB at N = 50,000 and M = 5,000)."""
-    return torch.as_tensor(np.asarray(labels[rows]), dtype=dtype, device=device)
+def _labels(labels: np.ndarray, rows, dtype: torch.dtype) -> torch.Tensor:
+    """Rows ``rows`` of the 0/1 label matrix as floats: converted one batch at a time, so that
+    training never holds an [N, M] float copy (1 GB at N = 50,000 and M = 5,000)."""
+    return torch.as_tensor(np.asarray(labels[rows]), dtype=dtype)
 
 
 #: ``optimizer="auto"`` uses full-batch L-BFGS (for encoders without trainable parameters) only
@@ -161,7 +161,7 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_u
     total = 0.0
     for start in range(0, len(order), config.batch_size):
         rows = order[start : start + config.batch_size]
-        loss = head.nll(encoder(batch_to(features[rows], device)), _labels(labels, rows, dtype, device),
+        loss = head.nll(encoder(batch_to(features[rows], device)), _labels(labels, rows, dtype).to(device),
                         None if weights is None else weights[rows])
         objective = loss
         if config.weight_decay:
@@ -185,7 +185,7 @@ def evaluate_nll(encoder: Encoder, head: Head, features, labels, batch_size=512,
     n = _n_rows(features)
     for start in range(0, n, batch_size):
         rows = np.arange(start, min(start + batch_size, n))
-        y = _labels(labels, rows, _label_dtype(features), device)
+        y = _labels(labels, rows, _label_dtype(features)).to(device)
         total += head.nll(encoder(batch_to(features[rows], device)), y).item() * len(rows)
     return total / max(n, 1)
 
