@@ -85,6 +85,33 @@ def test_mixture_mode_beyond_enumeration_is_flagged_and_beats_every_component_mo
     assert (found >= dist.log_prob(thresholded) - 1e-12).all()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mixture_flip_climb_equals_the_generic_search_over_flipped_sets(seed):
+    # the O(B K M) climb scores every single flip from the components' logits; the generic
+    # search scores the [M, B, M] flipped sets with log_prob: same steps, same local optimum
+    dist = BernoulliMixture(_normal(10 + seed, 6, 5, scale=2), _normal(20 + seed, 6, 5, 30, scale=2))
+    candidates = torch.cat([(dist.component_logits > 0).double(), (dist.marginals() > 0.5).double()[:, None]], 1)
+    torch.testing.assert_close(dist._climb(candidates), dist._search_mode(candidates))
+    dist.enumerate_max_labels = 0
+    torch.testing.assert_close(dist.mode(), dist._search_mode(candidates))
+
+
+def test_mixture_mode_at_ten_thousand_labels_needs_no_label_by_label_sets():
+    # the generic search would hold [M, B, M] = 10^4 x 2 x 10^4 floats (800 MB in float32)
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 10_000, generator=generator) * 3 - 4
+    dist = BernoulliMixture(torch.randn(2, 4, generator=generator), logits)
+    found = dist.mode()
+    assert found.shape == (2, 10_000)
+    component_modes = (logits > 0).double().transpose(0, 1)
+    assert (dist.log_prob(found) >= dist.log_prob(component_modes).max(0).values - 1e-6).all()
+    # a local optimum: no flip of a label improves it (checked on a sample of labels)
+    for j in range(0, 10_000, 997):
+        flipped = found.clone()
+        flipped[:, j] = 1 - flipped[:, j]
+        assert (dist.log_prob(flipped) <= dist.log_prob(found) + 1e-6).all()
+
+
 def test_mixture_head_shapes_and_kmeans_initialisation():
     labels = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 1], [0, 1, 1], [0, 1, 1]])
     logits, log_weights = kmeans_components(labels, 4)

@@ -121,6 +121,9 @@ LabelsColumnOption = typer.Option("labels", "--labels-column", metavar="NAME", r
                                   help="CSV/JSONL: the ';'-separated labels column.")
 LabelSeparatorOption = typer.Option(";", "--label-separator", metavar="TEXT", rich_help_panel=DATA,
                                     help="CSV/JSONL: what joins label names in a cell.")
+DeviceOption = typer.Option(
+    "cpu", "--device", metavar="cpu|cuda|auto", rich_help_panel=TRAINING,
+    help="Torch device of the network: cpu (default), cuda (cuda:N), auto (cuda when torch sees a GPU).")
 IdColumnOption = typer.Option(None, "--id-column", metavar="NAME", rich_help_panel=DATA,
                               help="CSV/JSONL: the id column (default: 'id' if present, else the row number).")
 
@@ -408,6 +411,9 @@ def cv(
                                {f"{model} / {d}": v for d, v in result["std"].items()}))
     stdout.print(ranking_table("codes ranked by marginal probability, mean ± std over folds",
                                result["ranking"]["mean"], result["ranking"]["std"]))
+    for decoder, rare in result["rare"].items():  # codes with <= 2 notes in the training fold
+        console.print(f"{decoder}: rare codes micro-F1 {rare['rare_micro_f1']:.3f}, MAP {rare['rare_map']:.3f}; "
+                      f"never-seen codes recall {rare['unseen_recall']:.3f}, in the top 15 {rare['unseen_recall@15']:.3f}")
     temperatures = [c["temperature"] for c in result["calibration"] if c]
     console.print(f"test-fold ECE of the marginals: {np.mean(result['ece']):.4f}"
                   + (f"; temperatures {', '.join(f'{t:.2f}' for t in temperatures)}" if temperatures else ""))
@@ -422,6 +428,7 @@ def train(
                             help="Model directory to write (safetensors + JSON)."),
     reading: ReadFlags = None,
     training: ModelFlags = None,
+    device: str = DeviceOption,
     decode: str = typer.Option(
         "macro-f1,micro-f1", "--decode", metavar=DECODE_METAVAR, rich_help_panel=DECODING,
         help="Decoders to prepare: those tuned on held-out data (macro-f1, micro-f1) get thresholds from "
@@ -443,6 +450,11 @@ def train(
         ctx.with_resource(distributed.process_group())
     decoders = [] if decode.strip() == "none" else parse_decoders(decode)
     spec = training.spec()
+    if device != "cpu":
+        from comorbid.devices import resolve_device
+
+        resolve_device(device)  # a missing GPU fails before any work
+        spec = dataclasses.replace(spec, train={**(spec.train or {}), "device": device})
     dataset = reading.load(data)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
@@ -506,6 +518,7 @@ def predict(
         "the --scores-top codes by marginal probability, highest first."),
     scores_top: int = typer.Option(50, "--scores-top", metavar="N", rich_help_panel=OUTPUT,
                                    help="--scores: codes per row (all if fewer)."),
+    device: str = DeviceOption,
     data_format: Optional[StreamFormat] = typer.Option(
         None, "--format", rich_help_panel=DATA, help="DATA '-' (standard input): csv, tsv, jsonl or xml (default: sniffed from the "
         "first non-blank character: '<' xml, '{' or '[' jsonl, else csv)."),
@@ -528,6 +541,7 @@ def predict(
     decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
                                                              labels_column, id_column, label_separator,
                                                              require_labels=False, data_format=data_format)
+    trained.to(device)  # saved models load on the CPU
     if explain and not dataset.is_text:
         raise InputError("--explain cites spans of texts, but DATA holds a feature matrix")
     if explain:

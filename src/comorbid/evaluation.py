@@ -115,6 +115,64 @@ class OutOfFold:
         return evaluate_predictions(self.labels, self.predictions, self.label_names)
 
 
+#: Rare-code metrics (:func:`rare_code_scores`): codes with at most :data:`RARE_MAX_COUNT`
+#: training notes (never-seen codes included), and the codes never seen in training.
+RARE_METRICS = ("rare_micro_f1", "rare_map", "unseen_recall", "unseen_recall@15")
+RARE_MAX_COUNT = 2
+
+
+def rare_code_scores(y_true: Any, marginals: Any, y_pred: Any, train_counts: Any, unranked: Any | None = None,
+                     max_count: int = RARE_MAX_COUNT) -> dict[str, float]:
+    """:data:`RARE_METRICS`: how a model does on the codes it saw in at most ``max_count``
+    training notes, and on the codes it never saw.
+
+    * ``rare_micro_f1``: micro-F1 of ``y_pred`` over the rare columns (gold codes unknown to
+      the model count as missed);
+    * ``rare_map``: MAP of the marginals ranked among the rare codes only, over the rows with a
+      rare gold code (unknown gold codes count as never ranked);
+    * ``unseen_recall``: share of the gold occurrences of never-seen codes (columns with count
+      0, and unknown codes) that ``y_pred`` finds;
+    * ``unseen_recall@15``: share of them among each row's 15 best-ranked codes (all codes).
+
+    Args:
+        y_true: ``[N, M]`` 0/1 gold codes among the model's ``M`` labels.
+        marginals: ``[N, M]`` P(y_j = 1 | x).
+        y_pred: ``[N, M]`` 0/1 one decoder's label sets.
+        train_counts: ``[M]`` training notes of each label.
+        unranked: optional ``[N, U]`` 0/1 gold codes the model does not know (never seen).
+
+    Example:
+        >>> y = np.array([[1, 0, 1], [0, 1, 0]]); p = np.array([[1, 0, 0], [0, 1, 0]])
+        >>> m = np.array([[.9, .1, .2], [.1, .8, .3]])
+        >>> rare_code_scores(y, m, p, np.array([5, 1, 0]))["unseen_recall"]
+        0.0
+    """
+    y = np.asarray(sp.csr_matrix(y_true).toarray(), dtype=bool)
+    pred = np.asarray(sp.csr_matrix(y_pred).toarray(), dtype=bool)
+    scores = np.asarray(marginals, dtype=np.float64)
+    counts = np.asarray(train_counts).ravel()
+    extra = (np.zeros(len(y), dtype=np.int64) if unranked is None or unranked.shape[1] == 0
+             else np.asarray(unranked.sum(axis=1)).ravel().astype(np.int64))
+    rare = counts <= max_count
+    true_positive = (y[:, rare] & pred[:, rare]).sum()
+    predicted = pred[:, rare].sum()
+    gold = y[:, rare].sum() + extra.sum()
+    rare_f1 = 2 * true_positive / (predicted + gold) if predicted + gold else 0.0
+    rare_map = ranking._mean_average_precision_compute(sp.csr_matrix(y[:, rare]), scores[:, rare], extra) \
+        if rare.any() else (0.0 if extra.any() else float("nan"))
+    unseen = counts == 0
+    unseen_gold = y[:, unseen].sum() + extra.sum()
+    found = (y[:, unseen] & pred[:, unseen]).sum()
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :15]
+    in_top = np.zeros_like(y)
+    np.put_along_axis(in_top, top, True, axis=1)
+    found_top = (y[:, unseen] & in_top[:, unseen]).sum()
+    nan = float("nan")
+    return {"rare_micro_f1": float(rare_f1), "rare_map": float(rare_map),
+            "unseen_recall": float(found / unseen_gold) if unseen_gold else nan,
+            "unseen_recall@15": float(found_top / unseen_gold) if unseen_gold else nan}
+
+
 def cross_validate(
     dataset: MultiLabelDataset,
     make_model: Callable[[], MultiLabelModel],
@@ -138,12 +196,14 @@ def cross_validate(
         ICD codes (:func:`icd_hierarchy`); ``ranking`` holds the :data:`RANKING_METRICS` of each test fold's marginals
         (:func:`ranking_scores`: one set per fold, whatever the decoders), ``ece`` the expected
         calibration error of each test fold's marginals (10 bins, ``comorbid.metrics.reliability``), ``calibration``
-        each fold model's fitted temperature record (empty dicts when not calibrated). With
+        each fold model's fitted temperature record (empty dicts when not calibrated), ``rare``
+        each decoder's :data:`RARE_METRICS` (:func:`rare_code_scores`), mean over folds. With
         ``keep_out_of_fold``, also ``"out_of_fold"``: an :class:`OutOfFold` (arrays; not JSON).
     """
     folds = kfold_indices(dataset.labels, n_folds=n_folds, seed=seed)
     per_fold: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
     train_seconds, predict_seconds, eces, calibrations, rankings = [], [], [], [], []
+    rare: dict[str, list[dict[str, float]]] = {decoder: [] for decoder in decoders}
     task = progress.add_task(f"{description} folds", total=n_folds, status="") if progress is not None else None
     if keep_out_of_fold:
         shape = dataset.labels.shape
@@ -170,6 +230,9 @@ def cross_validate(
             per_fold[decoder].append(scores)
         eces.append(reliability(test.labels, np.clip(marginals, 0.0, 1.0)).ece)
         rankings.append(ranking_scores(test.labels, marginals))
+        counts = np.asarray(dataset.labels[train_rows].sum(0)).ravel()  # codes absent from the fold: unseen
+        for decoder, y_pred in predictions.items():
+            rare[decoder].append(rare_code_scores(test.labels, marginals, y_pred, counts))
         calibrations.append(dict(model.calibration_))
         if progress is not None:
             progress.update(task, advance=1)
@@ -193,4 +256,8 @@ def cross_validate(
             "std": {m: float(np.std([f[m] for f in rankings])) for m in RANKING_METRICS},
             "per_fold": rankings,
         },
+        # RARE_METRICS of each decoder (codes with <= 2 notes in the training fold; never-seen
+        # codes: those absent from it); NaN folds (no never-seen gold code) left out of the mean
+        "rare": {d: {m: float(np.nanmean([f[m] for f in rows])) if any(np.isfinite(f[m]) for f in rows)
+                     else float("nan") for m in RARE_METRICS} for d, rows in rare.items()},
     }

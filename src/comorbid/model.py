@@ -9,6 +9,7 @@ model from someone else cannot run their code.
 from __future__ import annotations
 
 import inspect
+import dataclasses
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from sklearn.base import BaseEstimator, clone
 
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import Decoder, get_decoder
+from comorbid.devices import batch_to, module_device, resolve_device
 from comorbid.distributions.base import JointLabelDistribution
 from comorbid.encoders import ENCODERS, get_encoder
 from comorbid.heads import HEADS, get_head
@@ -225,6 +227,15 @@ class MultiLabelModel(BaseEstimator):
             torch.manual_seed(spec.train_config(encoder_cls.name).seed)
             encoder = _build(encoder_cls, "encoder", **(spec.encoder_options or {}))
             encoder.progress = progress
+            # code descriptions (comorbid.heads.descriptions): matched by the encoder, blended in the head
+            described = dict(spec.head_options or {})
+            descriptions = resolve_descriptions(described.get("descriptions", "auto"), head_cls, encoder, label_names)
+            if descriptions is not None:
+                encoder.use_descriptions(descriptions)
+            described["descriptions"] = descriptions is not None
+            if not head_cls.accepts_descriptions:
+                described.pop("descriptions")
+            head_name, head_options = dataclasses.replace(spec, head_options=described).head()
             encoder.fit(dataset.inputs, dataset.labels)
             # The fitted encoder knows how it trains best (e.g. a bag of words with a hidden layer
             # trains by Adam); the user's settings go on top.
@@ -305,10 +316,20 @@ class MultiLabelModel(BaseEstimator):
         n = len(inputs) if isinstance(inputs, list) else inputs.shape[0]
         self.encoder_.eval()
         self.head_.eval()
+        device = module_device(self.head_, self.encoder_)
         for start in range(0, n, batch_size):
             chunk = inputs[start : start + batch_size]
-            dist = self.head_.distribution(self.encoder_(self.encoder_.featurize(chunk)))
+            dist = self.head_.distribution(self.encoder_(batch_to(self.encoder_.featurize(chunk), device)))
             yield dist.with_seed(self.train_config_.seed if seed is None else seed)
+
+    def to(self, device: str | torch.device) -> "MultiLabelModel":
+        """Move the trained network to ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``:
+        :func:`comorbid.devices.resolve_device`) for prediction; batches follow it."""
+        self._check_fitted()
+        device = resolve_device(device)
+        self.encoder_.to(device)
+        self.head_.to(device)
+        return self
 
     def _inputs_of(self, dataset_or_inputs):
         """The inputs of a dataset, feature columns reordered to the training order by name."""
@@ -401,8 +422,9 @@ class MultiLabelModel(BaseEstimator):
         check_model_destination(directory)
         staging = staging_directory(directory)
         try:
-            tensors = {f"encoder.{k}": v.contiguous() for k, v in self.encoder_.state_dict().items()}
-            tensors.update({f"head.{k}": v.contiguous() for k, v in self.head_.state_dict().items()})
+            # CPU tensors: a model trained on a GPU loads anywhere
+            tensors = {f"encoder.{k}": v.detach().cpu().contiguous() for k, v in self.encoder_.state_dict().items()}
+            tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in self.head_.state_dict().items()})
             save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": "comorbid"})
             kill_point("weights-written")
             (staging / CONFIG_FILE).write_text(json.dumps(self.config(), indent=1))
@@ -517,6 +539,39 @@ READ_BACK = {
 
 
 MODEL_FILES = (WEIGHTS_FILE, CONFIG_FILE)
+
+
+def resolve_descriptions(option, head_cls, encoder, label_names) -> list[str] | None:
+    """The code descriptions a model matches notes against (:mod:`comorbid.heads.descriptions`),
+    or ``None`` for none.
+
+    ``option`` is the head option ``descriptions``: ``False``, ``True`` (required: a ValueError
+    says why it cannot apply) or ``"auto"`` (on when it can apply and
+    :data:`comorbid.heads.descriptions.BY_DEFAULT`). It applies to a head that takes
+    descriptions (independent, chain), an encoder that matches them (the bag-of-words
+    encoders, without a hidden layer) and labels that are ICD codes with descriptions
+    (:func:`comorbid.icd.describe_labels`).
+    """
+    from comorbid.heads.descriptions import BY_DEFAULT
+    from comorbid.icd import describe_labels
+
+    if option not in (True, False, "auto"):
+        raise ValueError(f"Expected the option `descriptions` True, False or 'auto', got {option!r}")
+    if option is False or (option == "auto" and not BY_DEFAULT):
+        return None
+    reasons = []
+    if not head_cls.accepts_descriptions:
+        reasons.append(f"the {head_cls.name} model does not take them (independent and chain do)")
+    if not hasattr(encoder, "use_descriptions") or encoder.options.get("hidden"):
+        reasons.append(f"the {encoder.name} encoder does not match them (clinical and tfidf without hidden do)")
+    descriptions = None if reasons else describe_labels(list(label_names))
+    if not reasons and descriptions is None:
+        reasons.append("the labels are not ICD-9-CM or ICD-10-CM codes with descriptions")
+    if reasons:
+        if option is True:
+            raise ValueError("Cannot use code descriptions: " + "; ".join(reasons))
+        return None
+    return descriptions
 
 
 class _rebuilding:

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from comorbid import distributed
 from comorbid.constraints import at_least, check_all, greater_than, in_interval, one_of
 from comorbid.data.splits import train_validation_split
+from comorbid.devices import batch_to, resolve_device
 from comorbid.encoders.base import Encoder
 from comorbid.heads.bagging import BaggedHead, bootstrap_rows
 from comorbid.heads.base import Head
@@ -74,6 +75,9 @@ class TrainConfig:
         patience: epochs without a better validation loss before stopping.
         refit: after early stopping, train again on all rows for the chosen number of epochs.
         seed: seeds the split, initialisation and batch order.
+        device: where the network trains: ``"cpu"``, ``"cuda"`` (``"cuda:N"``) or ``"auto"``
+            (:func:`comorbid.devices.resolve_device`); features and labels move there one batch
+            at a time (L-BFGS: its one full batch).
     """
 
     optimizer: str = "auto"
@@ -89,6 +93,7 @@ class TrainConfig:
     patience: int = 10
     refit: bool = True
     seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self):
         check_all(TRAIN_RULES, self)
@@ -159,7 +164,7 @@ LBFGS_HISTORY = 20
 
 def _penalty(modules: list[torch.nn.Module], config: "TrainConfig") -> torch.Tensor:
     """The penalty on every parameter with more than one dimension (weights, not biases)."""
-    total = torch.zeros(())
+    total = torch.zeros((), device=next((p.device for m in modules for p in m.parameters()), None))
     eps = config.l1_smoothing
     for module in modules:
         for parameter in module.parameters():
@@ -183,6 +188,7 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_u
     encoder.train()
     head.train()
     dtype = _label_dtype(features)
+    device = resolve_device(config.device)
     order = rows_used[torch.randperm(len(rows_used), generator=generator).numpy()]
     objective = objective or distributed.data_parallel([])
     total = 0.0
@@ -196,7 +202,7 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_u
             if len(part) == 0:  # fewer rows in this batch than ranks
                 losses.append(0.0)
                 return distributed.zero_loss([encoder, head])
-            loss = head.nll(encoder(features[part]), _labels(labels, part, dtype),
+            loss = head.nll(encoder(batch_to(features[part], device)), _labels(labels, part, dtype).to(device),
                             None if weights is None else weights[part])
             losses.append(loss.item() * share)
             value = loss * share if share != 1.0 else loss
@@ -212,17 +218,20 @@ def _epoch(encoder, head, optimizer, features, labels, config, generator, rows_u
 
 
 @torch.no_grad()
-def evaluate_nll(encoder: Encoder, head: Head, features, labels, batch_size=512) -> float:
-    """Mean NLL of rows ``[N]`` (``features`` a tensor or a scipy matrix, ``labels`` 0/1)."""
+def evaluate_nll(encoder: Encoder, head: Head, features, labels, batch_size=512,
+                 device: torch.device | None = None) -> float:
+    """Mean NLL of rows ``[N]`` (``features`` a tensor or a scipy matrix, ``labels`` 0/1),
+    computed on ``device`` (default the CPU)."""
     encoder.eval()
     head.eval()
+    device = device or torch.device("cpu")
     total = 0.0
     n = _n_rows(features)
     mine = distributed.shard(np.arange(n))  # under torchrun: this rank's rows; the sum is all-reduced
     for start in range(0, len(mine), batch_size):
         rows = mine[start : start + batch_size]
-        y = _labels(labels, rows, _label_dtype(features))
-        total += head.nll(encoder(features[rows]), y).item() * len(rows)
+        y = _labels(labels, rows, _label_dtype(features)).to(device)
+        total += head.nll(encoder(batch_to(features[rows], device)), y).item() * len(rows)
     return float(distributed.all_reduce_sum(torch.tensor(total, dtype=torch.float64))) / max(n, 1)
 
 
@@ -280,9 +289,12 @@ def fit(
 
     Returns a small history: the epochs run, the chosen epoch and the losses.
     """
+    device = resolve_device(config.device)
+    encoder.to(device)
+    head.to(device)
     weights = row_weights(labels, config.balance)
     if weights is not None:
-        weights = torch.as_tensor(weights, dtype=_label_dtype(features))
+        weights = torch.as_tensor(weights, dtype=_label_dtype(features), device=device)
     trainable_encoder = any(True for _ in encoder.parameters())
     lbfgs_bytes = _parameter_count(encoder, head) * 4 * (2 * LBFGS_HISTORY + 6)
     if config.optimizer == "lbfgs" or (config.optimizer == "auto" and not trainable_encoder
@@ -311,7 +323,7 @@ def fit(
             _epoch(encoder, head, optimizer, features, labels, config, generator, train_rows, weights, objective))
         status = f"loss {history['train_loss'][-1]:.4f}"
         if use_validation:
-            loss = evaluate_nll(encoder, head, features[validation_rows], labels[validation_rows])
+            loss = evaluate_nll(encoder, head, features[validation_rows], labels[validation_rows], device=device)
             history["validation_loss"].append(loss)
             status += f" val {loss:.4f}"
             if loss < best[0] - 1e-6:
@@ -359,7 +371,9 @@ def fit_lbfgs(encoder, head, features, labels, config: TrainConfig, progress=Non
         share = distributed.shard_share(part, every, weights)
         features, labels = features[part], labels[part]
         weights = None if weights is None else weights[part]
-    y = torch.as_tensor(labels, dtype=_label_dtype(features))
+    device = resolve_device(config.device)
+    y = torch.as_tensor(labels, dtype=_label_dtype(features), device=device)
+    features = batch_to(features, device)
     encoder.train()
     head.train()
     parameters = [*encoder.parameters(), *head.parameters()]

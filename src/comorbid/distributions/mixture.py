@@ -159,4 +159,39 @@ class BernoulliMixture(JointLabelDistribution):
         with torch.no_grad():
             component_modes = (self.component_logits > 0).to(dtype)  # [B, K, M]
             thresholded = (self.marginals() > 0.5).to(dtype)[:, None]  # [B, 1, M]
-        return self._search_mode(torch.cat([component_modes, thresholded], dim=1))
+        return self._climb(torch.cat([component_modes, thresholded], dim=1)).to(dtype)
+
+    def _climb(self, candidates: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor:
+        """The best of ``candidates [B, C, M]``, then steepest-ascent hill climbing over
+        single-label flips (as :meth:`JointLabelDistribution._search_mode`), in O(B K M) memory
+        and time per round instead of scoring the ``[M, B, M]`` flipped sets.
+
+        Flipping label j changes component k's log-probability by ``(1 - 2 y_j) l_kj`` (as
+        ``log sigmoid(l) - log sigmoid(-l) = l``), so every flip's mixture log-probability is
+        one log-sum-exp over the components of ``w_k + (1 - 2 y_j) l_kj``, with ``w_k = log pi_k
+        + log p_k(y)`` of the current set. In float64: the gains are differences of sums over
+        thousands of labels.
+        """
+        with torch.no_grad():
+            logits = self.component_logits.detach().double()  # [B, K, M]
+            offset = torch.log_softmax(self.mixing_logits.detach().double(), -1) - F.softplus(logits).sum(-1)
+
+            def component_scores(sets: torch.Tensor) -> torch.Tensor:  # [B, M] -> [B, K]
+                return offset + torch.einsum("bm,bkm->bk", sets, logits)
+
+            b, c, m = candidates.shape
+            values = torch.stack([torch.logsumexp(component_scores(candidates[:, i].double()), -1)
+                                  for i in range(c)], 1)  # [B, C]
+            rows = torch.arange(b, device=candidates.device)
+            current = candidates[rows, values.argmax(1)].double()
+            for _ in range(max_rounds if max_rounds is not None else 2 * m):
+                weights = component_scores(current)  # [B, K]
+                flipped = weights[:, :, None] + (1 - 2 * current)[:, None, :] * logits  # [B, K, M]
+                gains = torch.logsumexp(flipped, 1) - torch.logsumexp(weights, 1)[:, None]  # [B, M]
+                top, which = gains.max(1)
+                better = top > 1e-12 * torch.logsumexp(weights, 1).abs().clamp_min(1.0)
+                if not better.any():
+                    break
+                moved = rows[better]
+                current[moved, which[moved]] = 1 - current[moved, which[moved]]
+        return current

@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from torch import nn
 
 from comorbid.encoders.base import Encoder, to_torch
+from comorbid.encoders.descriptions import DescriptionMatcher
 from comorbid.heads.base import Linear
 from comorbid.text import preprocess_note
 
@@ -103,6 +104,23 @@ class TfidfEncoder(Encoder):
             preprocess_note("", **clinical)  # fail early on a bad option
         #: one fitted vectoriser per vocabulary, in feature order: words, then characters
         self.vectorizers: dict[str, TfidfVectorizer] = {}
+        #: the codes' descriptions to match (:meth:`use_descriptions`, before fit), and their matcher
+        self.label_descriptions: list[str] | None = None
+        self.matcher: DescriptionMatcher | None = None
+
+    def use_descriptions(self, descriptions: list[str] | None) -> None:
+        """Before :meth:`fit`: also give, after the bag of words, each note's match score with
+        each of these ``M`` code descriptions (:class:`comorbid.encoders.descriptions.DescriptionMatcher`,
+        ``M`` more columns, sparse), for a head that blends them in
+        (:mod:`comorbid.heads.descriptions`). ``None``: no descriptions."""
+        if descriptions is not None and self.options["hidden"]:
+            raise ValueError("Code descriptions need the bag of words without a hidden layer (hidden=None)")
+        self.label_descriptions = None if descriptions is None else [str(text or "") for text in descriptions]
+
+    @property
+    def description_columns(self) -> int:
+        """How many columns of match scores follow the bag of words (0: none)."""
+        return 0 if self.matcher is None else self.matcher.n_codes
 
     @property
     def vectorizer(self) -> TfidfVectorizer | None:
@@ -145,10 +163,17 @@ class TfidfEncoder(Encoder):
         self.vectorizers = {kind: self._new_vectorizer(kind).fit(inputs) for kind in self._kinds()}
         hidden = self.options["hidden"]
         budget = MAX_LINEAR_WEIGHTS if self.options["max_weights"] == "auto" else self.options["max_weights"]
-        n_labels = 0 if labels is None else np.shape(labels)[1]
+        # codes without a training note (a candidate list given beyond the training codes)
+        # learn no weights worth budgeting for
+        n_labels = 0 if labels is None else int((np.asarray(labels.sum(0)).ravel() > 0).sum())
         if not hidden and budget is not None and n_labels:
             self._keep_most_frequent(inputs, max(1, budget // n_labels))
-        self._build(sum(len(v.vocabulary_) for v in self.vectorizers.values()), hidden)
+        self.matcher = None
+        if self.label_descriptions is not None:
+            char_range = self.options["char_ngram_range"]
+            self.matcher = DescriptionMatcher(self.label_descriptions, self.options["clinical"],
+                                              (5, 6) if char_range is None else char_range).fit(inputs)
+        self._build(sum(len(v.vocabulary_) for v in self.vectorizers.values()) + self.description_columns, hidden)
         return self
 
     def _keep_most_frequent(self, inputs: list[str], n_features: int) -> None:
@@ -194,14 +219,19 @@ class TfidfEncoder(Encoder):
         return (parts[0] if len(parts) == 1 else sp.hstack(parts)).tocsr()
 
     def featurize(self, inputs: list[str]) -> sp.csr_matrix:
-        """The features as a scipy CSR matrix (:meth:`sparse_features`): kept sparse through
-        training and prediction (``forward`` turns a batch into a sparse tensor)."""
-        return self.sparse_features(inputs)
+        """The features as a scipy CSR matrix (:meth:`sparse_features`, then the match scores
+        with the code descriptions when there are some): kept sparse through training and
+        prediction (``forward`` turns a batch into a sparse tensor)."""
+        features = self.sparse_features(inputs)
+        if self.matcher is None:
+            return features
+        return sp.hstack([features, self.matcher.scores(inputs)], format="csr")
 
     def fitted_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"output_dim": self.output_dim, "input_dim": self.input_dim,
                                  "hidden": None if self.hidden_layer is None else self.hidden_layer.out_features,
-                                 "kinds": list(self.vectorizers)}
+                                 "kinds": list(self.vectorizers),
+                                 "descriptions": None if self.matcher is None else self.matcher.state()}
         for kind, vectorizer in self.vectorizers.items():
             prefix = "" if kind == "word" else f"{kind}_"
             state[f"{prefix}vocabulary"] = {term: int(index) for term, index in vectorizer.vocabulary_.items()}
@@ -213,6 +243,9 @@ class TfidfEncoder(Encoder):
         # Model directories written before the hidden layer existed have neither key.
         n_features = state.get("input_dim", state["output_dim"])
         self._build(n_features, state.get("hidden"))
+        described = state.get("descriptions")
+        self.matcher = None if described is None else DescriptionMatcher.from_state(described)
+        self.label_descriptions = None if self.matcher is None else self.matcher.descriptions
         if self.output_dim != state["output_dim"]:
             raise ValueError(f"Expected output_dim {self.output_dim} (hidden {state.get('hidden')}, "
                              f"{n_features} features), got {state['output_dim']}")
@@ -226,9 +259,10 @@ class TfidfEncoder(Encoder):
                 # A fixed vocabulary still needs the idf weights: set them instead of refitting.
                 vectorizer.idf_ = np.asarray(state[f"{prefix}idf"], dtype=np.float64)
             self.vectorizers[kind] = vectorizer
-        width = sum(len(v.vocabulary_) for v in self.vectorizers.values())
+        width = sum(len(v.vocabulary_) for v in self.vectorizers.values()) + self.description_columns
         if self.input_dim != width:
-            raise ValueError(f"Expected input_dim {width} (the vocabulary size), got {self.input_dim!r}")
+            raise ValueError(f"Expected input_dim {width} (the vocabulary size, plus the codes whose "
+                             f"descriptions are matched), got {self.input_dim!r}")
 
 
 #: ``max_weights="auto"``: the most weights of a linear head over the features (features x

@@ -46,6 +46,9 @@ class Head(nn.Module):
     #: True when the head also takes per-label features ``h [B, M, d]`` (from a per-label
     #: encoder such as CAML); its unary part then uses :func:`label_logits`.
     accepts_per_label: ClassVar[bool] = False
+    #: True when the head takes ``descriptions=True``: the last ``n_labels`` features are the
+    #: notes' match scores with the code descriptions (:mod:`comorbid.heads.descriptions`).
+    accepts_descriptions: ClassVar[bool] = False
 
     def __init__(self, input_dim: int, n_labels: int, **options: Any):
         super().__init__()

@@ -10,6 +10,7 @@ from torch import nn
 from comorbid.distributions.chain import DEFAULT_BEAM_SIZE, ChainBernoulli
 from comorbid.distributions.chain_ensemble import ChainEnsemble
 from comorbid.heads.base import Head, Linear, label_counts, label_logits, log_odds
+from comorbid.heads.descriptions import DEFAULT_STRENGTH, DescriptionBlend, split_scores
 
 ORDERS = ("frequency", "rare-first", "dependence", "index")
 
@@ -248,15 +249,24 @@ class ChainHead(Head):
         mc_samples: chains sampled per row for Monte Carlo marginals beyond 12 labels:
             ``"auto"`` (:func:`resolve_mc_samples`: 2,000 up to 64 labels, 227 at 2,194, 100
             at 5,000, 64 from 7,813 on) or an integer.
+        descriptions: the last ``n_labels`` features are description match scores, blended
+            into each code's unary logit (:mod:`comorbid.heads.descriptions`); set by the model.
+        description_strength: ``k`` of that blend.
     """
 
     name = "chain"
     accepts_per_label = True
+    accepts_descriptions = True
 
     def __init__(self, input_dim: int, n_labels: int, order="dependence", beam_size: int = DEFAULT_BEAM_SIZE,
-                 parents="auto", mc_samples="auto"):
+                 parents="auto", mc_samples="auto", descriptions: bool = False,
+                 description_strength: float = DEFAULT_STRENGTH):
         super().__init__(input_dim, n_labels, order=order, beam_size=beam_size, parents=parents,
-                         mc_samples=mc_samples)
+                         mc_samples=mc_samples, **({"descriptions": True, "description_strength": description_strength}
+                                                   if descriptions else {}))
+        self.description_blend = DescriptionBlend(n_labels, description_strength) if descriptions else None
+        if descriptions:
+            input_dim -= n_labels
         if isinstance(order, str) and order not in ORDERS:
             raise ValueError(f"Expected `order` in {ORDERS} or a permutation, got {order!r}")
         self.n_parents = resolve_parents(parents, n_labels)
@@ -273,7 +283,11 @@ class ChainHead(Head):
         self.register_buffer("order", initial.clone())
 
     def forward(self, h: torch.Tensor) -> ChainBernoulli:
-        unary = label_logits(self.linear, h)
+        if self.description_blend is None:
+            unary = label_logits(self.linear, h)
+        else:
+            features, scores = split_scores(h, self.n_labels)
+            unary = self.description_blend(label_logits(self.linear, features), scores)
         if self.n_parents is None:
             return ChainBernoulli(unary, self.interactions, self.order, beam_size=self.options["beam_size"],
                                   n_mc_samples=self.n_mc_samples)
@@ -285,6 +299,8 @@ class ChainHead(Head):
         ``[N, M]`` (a dense 0/1 array or a scipy sparse matrix)."""
         if isinstance(self.options["order"], str):
             self.order.copy_(torch.as_tensor(label_order(self.options["order"], labels)))
+        if self.description_blend is not None:
+            self.description_blend.prepare(labels)
         with torch.no_grad():
             self.linear.bias.copy_(log_odds(labels))
             if self.n_parents is not None:

@@ -10,6 +10,7 @@ from torch import nn
 
 from comorbid.distributions.independent import IndependentBernoulli
 from comorbid.heads.base import Head, Linear, label_logits, log_odds
+from comorbid.heads.descriptions import DEFAULT_STRENGTH, DescriptionBlend, split_scores
 
 
 def label_structure_options(loss: str, options: dict[str, Any], label_names: list[str]) -> dict[str, Any]:
@@ -48,14 +49,23 @@ class IndependentHead(Head):
             decoders still read them as marginals.
         loss_options: keyword arguments of that loss (JSON values; label-dependent ones such as
             the Wasserstein cost matrix are filled in from the label names when training).
+        descriptions: the last ``n_labels`` of the ``input_dim`` features are the note's match
+            scores with the code descriptions, blended into each code's logit by its training
+            count (:mod:`comorbid.heads.descriptions`); set by the model.
+        description_strength: ``k`` of that blend.
     """
 
     name = "independent"
     accepts_per_label = True
+    accepts_descriptions = True
 
-    def __init__(self, input_dim: int, n_labels: int, loss: str | None = None, loss_options: dict | None = None):
-        super().__init__(input_dim, n_labels, loss=loss, loss_options=loss_options or {})
-        self.linear = Linear(input_dim, n_labels)
+    def __init__(self, input_dim: int, n_labels: int, loss: str | None = None, loss_options: dict | None = None,
+                 descriptions: bool = False, description_strength: float = DEFAULT_STRENGTH):
+        super().__init__(input_dim, n_labels, loss=loss, loss_options=loss_options or {},
+                         **({"descriptions": True, "description_strength": description_strength}
+                            if descriptions else {}))
+        self.description_blend = DescriptionBlend(n_labels, description_strength) if descriptions else None
+        self.linear = Linear(input_dim - (n_labels if descriptions else 0), n_labels)
         nn.init.zeros_(self.linear.weight)
         if loss is not None:
             from comorbid.losses import LOSSES  # fail early on an unknown name
@@ -67,7 +77,10 @@ class IndependentHead(Head):
         self._training_loss: list[nn.Module] = []
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        return label_logits(self.linear, h)
+        if self.description_blend is None:
+            return label_logits(self.linear, h)
+        features, scores = split_scores(h, self.n_labels)
+        return self.description_blend(label_logits(self.linear, features), scores)
 
     def forward(self, h: torch.Tensor) -> IndependentBernoulli:
         return IndependentBernoulli(self.logits(h))
@@ -96,5 +109,7 @@ class IndependentHead(Head):
     def prepare(self, labels: np.ndarray, label_names: list[str] | None = None) -> None:
         with torch.no_grad():
             self.linear.bias.copy_(log_odds(labels))
+        if self.description_blend is not None:
+            self.description_blend.prepare(labels)
         if self.options["loss"] is not None:
             self.prepare_loss(label_names or [str(j) for j in range(labels.shape[1])])

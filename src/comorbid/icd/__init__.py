@@ -10,7 +10,7 @@ Example:
 """
 
 from ._syntax import normalize
-from .codes import describe, detect_system, is_billable, is_valid, validate
+from .codes import describe, describe_labels, detect_system, is_billable, is_valid, validate
 from .hierarchy import (
     LabelHierarchy,
     ancestor_matrix,
@@ -27,6 +27,7 @@ __all__ = [
     "is_valid",
     "validate",
     "describe",
+    "describe_labels",
     "is_billable",
     "detect_system",
     "ancestors",

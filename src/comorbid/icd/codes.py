@@ -7,7 +7,7 @@ from typing import Sequence
 from ._syntax import SYSTEM_TITLES, System, check_system, normalize, structural_parent, syntax_error
 from ._tables import table
 
-__all__ = ["normalize", "is_valid", "validate", "describe", "is_billable", "detect_system"]
+__all__ = ["normalize", "is_valid", "validate", "describe", "describe_labels", "is_billable", "detect_system"]
 
 _MAX_LISTED = 12
 
@@ -155,3 +155,42 @@ def detect_system(label_names: Sequence[str]) -> System:
             f"know {known['icd9']} of the {len(names)} labels; pass system='icd9' or 'icd10'"
         )
     return "icd9" if known["icd9"] > known["icd10"] else "icd10"
+
+
+def describe_labels(label_names: Sequence[str], system: str | None = None) -> list[str] | None:
+    """A description for each label (for matching notes against codes), or ``None`` when the
+    labels are not ICD codes: fewer than half of them have a description.
+
+    A code the tables lack is described by its nearest ancestor that they know, found by
+    dropping characters from its end: CodiEsp's ``"T81.4XX"`` (the Spanish edition's
+    placeholder without the 7th character) is described as T81.4 "Infection following a
+    procedure". A label with no such ancestor gets ``""``. ICD-9-CM codes get CMS's long
+    description where there is one (the short ones are abbreviated: "Vescouretrl rflux unspcf").
+
+    Example:
+        >>> describe_labels(["J18.9", "T81.4XX", "R05"])
+        ['Pneumonia, unspecified organism', 'Infection following a procedure', 'Cough']
+        >>> describe_labels(["fever", "cough"]) is None
+        True
+    """
+    names = [str(name) for name in label_names]
+    if not names:
+        return None
+    try:
+        chosen = check_system(system) if system is not None else detect_system(names)
+    except ValueError:
+        return None
+    tab = table(chosen)
+    descriptions = []
+    for name in names:
+        try:
+            code = normalize(name, chosen)
+        except ValueError:
+            descriptions.append("")
+            continue
+        while code and not tab.contains(code):
+            code = code[:-1].rstrip(".")
+        descriptions.append(tab.describe(code, long=True) if code else "")
+    if 2 * sum(bool(text) for text in descriptions) < len(names):
+        return None
+    return descriptions
