@@ -59,12 +59,12 @@ def inspection_tables(result: Inspection, top: int = 10) -> list[Table]:
     gains, per-code gains, recommendations."""
     tables = []
 
-    def table(title: str, header: list[str], rows: list[list]) -> None:
+    def table(title: str, header: list[str], rows: list[list], text_columns: int = 2) -> None:
         if not rows:
             return
         t = Table(title=title)
         for i, name in enumerate(header):
-            t.add_column(name, justify="left" if i < 2 else "right")
+            t.add_column(name, justify="left" if i < text_columns else "right")
         for row in rows:
             t.add_row(*(str(cell) for cell in row))
         tables.append(t)
@@ -77,7 +77,7 @@ def inspection_tables(result: Inspection, top: int = 10) -> list[Table]:
     table(f"joint decoding vs marginals thresholded at 1/2, expected under the fitted {result.dependence.joint_model} "
           f"({result.samples} samples/row)", GAIN_HEADER, _gain_rows(result))
     table("recommendation", ["metric", "model", "decoder", "why"],
-          [[SHOWN.get(r.metric, r.metric), r.model, r.decoder, r.reason] for r in result.recommendations])
+          [[SHOWN.get(r.metric, r.metric), r.model, r.decoder, r.reason] for r in result.recommendations], 4)
     return tables
 
 
