@@ -170,3 +170,14 @@ def test_cli_inspect_writes_html_and_json(tiny_csv, tmp_path, capsys):
 def test_cli_inspect_refuses_bad_arguments(tiny_csv, tmp_path, capsys):
     assert main(["inspect", str(tiny_csv), "--samples", "0"]) == 2
     assert "--samples" in capsys.readouterr().err
+
+
+def test_cli_inspect_uses_a_saved_models_configuration(tiny_csv, tmp_path, capsys):
+    model_dir, out = tmp_path / "model", tmp_path / "inspect.json"
+    assert main(["train", str(tiny_csv), "--model", "mixture", "--decode", "none", "--out", str(model_dir)]) == 0
+    code = main(["inspect", str(tiny_csv), "--model", str(model_dir), "--json", str(out), "--samples", "10"])
+    capsys.readouterr()
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["dependence"]["joint_model"] == "mixture"
+    assert result["dependence"]["per_code"] == {}  # a mixture does not factor by code
