@@ -64,3 +64,33 @@ def error_pairs_png(matrix: np.ndarray, labels: list[str]) -> bytes:
             axes.text(k, j, str(int(value)), ha="center", va="center", fontsize="x-small", color=colour)
     figure.colorbar(image, ax=axes, shrink=0.7)
     return _png(figure)
+
+
+def heatmap_png(matrix: np.ndarray, labels: list[str], title: str, colour_label: str) -> bytes:
+    """A square heatmap of ``matrix [L, L]`` with the labels on both axes (e.g. pairwise mutual
+    information)."""
+    size = max(4.0, 0.35 * len(labels) + 2)
+    figure = _figure(figsize=(size, size))
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="viridis", interpolation="nearest")
+    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize="small")
+    axes.set_yticks(range(len(labels)), labels, fontsize="small")
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, shrink=0.7, label=colour_label)
+    return _png(figure)
+
+
+def bars_png(names: list[str], values: list[float], title: str, xlabel: str,
+             errors: list[float] | None = None) -> bytes:
+    """Horizontal bars, one per name, with optional error bars (e.g. predicted gain per metric)."""
+    figure = _figure(figsize=(6, max(2.0, 0.3 * len(names) + 1)))
+    axes = figure.subplots()
+    positions = np.arange(len(names))
+    colours = ["tab:green" if value > 0 else "tab:red" for value in values]
+    axes.barh(positions, values, xerr=errors, color=colours, alpha=0.8)
+    axes.set_yticks(positions, names, fontsize="small")
+    axes.invert_yaxis()
+    axes.axvline(0.0, color="black", linewidth=0.8)
+    axes.set_xlabel(xlabel)
+    axes.set_title(title)
+    return _png(figure)
