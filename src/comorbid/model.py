@@ -232,9 +232,9 @@ class MultiLabelModel(BaseEstimator):
             descriptions = resolve_descriptions(described.get("descriptions", "auto"), head_cls, encoder, label_names)
             if descriptions is not None:
                 encoder.use_descriptions(descriptions)
-            described["descriptions"] = descriptions is not None
-            if not head_cls.accepts_descriptions:
-                described.pop("descriptions")
+            described.pop("descriptions", None)  # the heads' default: none
+            if descriptions is not None:
+                described["descriptions"] = True
             head_name, head_options = dataclasses.replace(spec, head_options=described).head()
             encoder.fit(dataset.inputs, dataset.labels)
             # The fitted encoder knows how it trains best (e.g. a bag of words with a hidden layer
