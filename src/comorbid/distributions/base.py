@@ -482,8 +482,7 @@ class JointLabelDistribution(Distribution):
         def compute():
             counts = None
             for samples in self._mc_sample_chunks(nonempty):
-                ones = torch.ones(samples.shape[:2], dtype=torch.float64)
-                part = count_marginals_from_sets(samples.double().transpose(0, 1), ones.T)
+                part = count_marginals_of_draws(samples)
                 counts = part if counts is None else counts + part
             return (counts / self.n_mc_samples).to(torch.get_default_dtype())
         return self._mc_cached(("count_marginals", nonempty), compute)
@@ -595,6 +594,13 @@ class JointLabelDistribution(Distribution):
                 current = torch.where(better[:, None], neighbours[which, torch.arange(b)], current)
                 current_score = torch.where(better, top, current_score)
         return current
+
+
+def count_marginals_of_draws(samples: torch.Tensor) -> torch.Tensor:
+    """Unnormalised count marginals ``[B, M, M+1]`` of Monte Carlo draws ``[S, B, M]`` (each
+    draw weighing 1: :func:`count_marginals_from_sets`)."""
+    ones = torch.ones(samples.shape[:2], dtype=torch.float64)
+    return count_marginals_from_sets(samples.double().transpose(0, 1), ones.T)
 
 
 def count_marginals_from_sets(sets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import constraints
 
-from comorbid.distributions.base import (METHODS, JointLabelDistribution, count_marginals_from_sets,
+from comorbid.distributions.base import (METHODS, JointLabelDistribution, count_marginals_of_draws,
                                          first_on_log_probs, permutation)
 from comorbid.distributions.noise import NOISE_BLOCK, Noise, categorical
 
@@ -273,9 +273,7 @@ class ChainBernoulli(JointLabelDistribution):
             for start in range(0, noise.n, chunk):
                 count = min(chunk, noise.n - start)
                 _, conditionals = self._ancestral(noise.part(start, count), record_probs=True, nonempty=nonempty)
-                for lo in range(0, count, NOISE_BLOCK):
-                    part = conditionals[lo : lo + NOISE_BLOCK].sum(0)
-                    total = part if total is None else total + part
+                total = _add_block_sums(total, conditionals)
             return self._to_label_order(total / noise.n)
         return self._mc_cached(("marginals", nonempty), compute)
 
@@ -296,12 +294,8 @@ class ChainBernoulli(JointLabelDistribution):
             for start in range(0, noise.n, chunk):
                 count = min(chunk, noise.n - start)
                 ordered, conditionals = self._ancestral(noise.part(start, count), record_probs=True, nonempty=nonempty)
-                for lo in range(0, count, NOISE_BLOCK):
-                    part = conditionals[lo : lo + NOISE_BLOCK].sum(0)
-                    total = part if total is None else total + part
-                samples = self._to_label_order(ordered).double()
-                part = count_marginals_from_sets(samples.transpose(0, 1), torch.ones(samples.shape[:2],
-                                                                                    dtype=torch.float64).T)
+                total = _add_block_sums(total, conditionals)
+                part = count_marginals_of_draws(self._to_label_order(ordered))
                 counts = part if counts is None else counts + part
             results[("marginals", nonempty)] = self._to_label_order(total / noise.n)
             results[key] = (counts / self.n_mc_samples).to(torch.get_default_dtype())
@@ -385,3 +379,12 @@ def _real_parents_first(parents: torch.Tensor, weights: torch.Tensor):
         parents = parents.gather(1, index)
         weights = weights.gather(-1, index.expand_as(weights))
     return parents, weights, n_parents
+
+
+def _add_block_sums(total: torch.Tensor | None, conditionals: torch.Tensor) -> torch.Tensor:
+    """``total`` plus the sum over draws of ``conditionals [S, B, M]``, summed one noise block at a
+    time in draw order (so the result does not depend on how the draws were chunked)."""
+    for lo in range(0, len(conditionals), NOISE_BLOCK):
+        part = conditionals[lo : lo + NOISE_BLOCK].sum(0)
+        total = part if total is None else total + part
+    return total
