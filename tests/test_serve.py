@@ -119,6 +119,18 @@ def test_explain_cites_spans_of_the_note(client):
         assert sum(span["kind"] == "word" for span in code["evidence"]) <= 2
 
 
+def test_explain_uses_the_linear_trace_back_where_the_model_allows_it(client, model):
+    from dataclasses import asdict
+
+    from comorbid.explain import explain, linear_applies
+
+    assert linear_applies(model)  # independent head on the bag-of-words encoder
+    response = client.post("/v1/code", json={"notes": [{"id": "a", "text": NOTE}], "explain": True, "top_words": 2})
+    served = {code["code"]: code["evidence"] for code in response.json()["notes"][0]["codes"]}
+    local = explain(model, [NOTE], decode="instance-f1", method="linear", top_words=2)[0]
+    assert served == {c.code: [asdict(e) for e in c.evidence] for c in local.codes}
+
+
 def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(model_dir, model, dataset):
     notes = list(dataset.inputs[:12])
     expected = model.predict(notes, ["hamming"])["hamming"]

@@ -40,8 +40,8 @@ class ServeLimits:
         max_body_bytes: request bodies larger than this get 413.
         max_notes_per_request: more notes in one request get 422.
         max_note_chars: a longer note gets 422.
-        max_explain_notes: ``explain: true`` with more notes gets 422 (occlusion runs the model
-            once per word and phrase of a note).
+        max_explain_notes: ``explain: true`` with more notes gets 422 (where the linear trace-back
+            does not apply, occlusion runs the model once per word and phrase of a note).
         max_scores_top: ``scores_top`` above this gets 422.
         max_batch_notes: notes coded in one forward pass at most (a single larger request still
             goes in one pass).
@@ -368,16 +368,17 @@ def _check_request(request, limits: ServeLimits) -> None:
                                      f"got {len(note.text)}")
     if request.explain and n > limits.max_explain_notes:
         raise HTTPException(422, f"explain: expected at most {limits.max_explain_notes} notes per request "
-                                 f"with explain (occlusion runs the model once per word), got {n}")
+                                 f"with explain, got {n}")
     if request.scores_top > limits.max_scores_top:
         raise HTTPException(422, f"scores_top: expected at most {limits.max_scores_top}, got {request.scores_top}")
 
 
 def _evidence(model, texts: list[str], decode: str, top_words: int) -> list[dict[str, list[dict]]]:
-    """Per note, code -> its evidence spans (``comorbid.explain``, occlusion)."""
+    """Per note, code -> its evidence spans (``comorbid.explain``: ``"auto"``, i.e. the linear
+    trace-back where the model allows it, else occlusion)."""
     from comorbid.explain import explain
 
-    notes = explain(model, texts, decode=decode, method="occlusion", top_words=top_words)
+    notes = explain(model, texts, decode=decode, method="auto", top_words=top_words)
     return [{c.code: [asdict(e) for e in c.evidence] for c in note.codes} for note in notes]
 
 
@@ -453,7 +454,7 @@ def _schemas(limits: ServeLimits) -> _Schemas:
         decode: str = Field("instance-f1", description="One decoder spec (docs/decoders.md); macro-f1 and "
                             "micro-f1 only if the model was trained with them.")
         scores_top: int = Field(20, ge=0, description="Codes per note ranked by probability (0: none).")
-        explain: bool = Field(False, description=f"Cite evidence spans (occlusion; at most "
+        explain: bool = Field(False, description=f"Cite evidence spans (linear trace-back for a bag-of-words linear model, else occlusion; at most "
                               f"{limits.max_explain_notes} notes).")
         top_words: int = Field(3, ge=1, le=20, description="explain: words cited per code at most.")
 
