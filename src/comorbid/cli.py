@@ -405,6 +405,8 @@ def cv(
     spec = training.spec()
     model, seed = training.model, training.seed
     dataset = reading.load(data)
+    if model == "auto" and dataset.is_text:  # texts: the chain model, nothing chosen
+        model = TEXT_MODEL
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
