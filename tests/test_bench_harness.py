@@ -284,7 +284,8 @@ def test_keep_rows_keeps_the_earlier_peers_and_drops_earlier_choices(tmp_path):
     assert [r["method"] for r in merged["rows"]] == [
         "ours, selected for subset accuracy", "chain linear / subset", "br-lr", "boomer / gfm"]
     assert merged["notes"][0] == "mlknn: failed" and "rather than rerun: boomer, br-lr." in merged["notes"][1]
-    assert merged["peers"] == {"br-lr": "binary relevance"} and merged["kept_environment"]["versions"]["scikit-learn"] == "old"
+    assert merged["peers"] == {"br-lr": "binary relevance"}
+    assert merged["kept_environment"]["versions"]["scikit-learn"] == "old"
     assert compare.keep_rows(new, tmp_path / "absent.json") is new
     with pytest.raises(ValueError, match="folds=2, this run 5"):
         compare.keep_rows({**new, "folds": 5}, path)

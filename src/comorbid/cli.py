@@ -251,7 +251,8 @@ class ModelFlags:
         try:
             # model "auto": texts get the chain model, as before "auto" existed; feature matrices
             # get the choice of comorbid.selection.AutoModel (the spec's model a placeholder)
-            return ModelSpec(model=TEXT_MODEL if self.model == "auto" else self.model, encoder=self.encoder, head_options=self.head_options(),
+            model = TEXT_MODEL if self.model == "auto" else self.model
+            return ModelSpec(model=model, encoder=self.encoder, head_options=self.head_options(),
                              encoder_options=self.encoder_options(), train=train,
                              nonempty=NONEMPTY_CHOICES[self.nonempty], calibrate=self.calibrate,
                              ensemble=self.ensemble)

@@ -76,8 +76,8 @@ class AutoModel:
     """Chooses the model for ``spec`` (whose ``model`` is ``"auto"``) and trains it.
 
     ``fit`` returns the chosen :class:`MultiLabelModel`, trained on all the rows it was given,
-    with ``auto_selection_`` set (what was tried, the scores, the choice; saved in config.json); a text dataset gets :data:`TEXT_MODEL` as
-    before, with no selection.
+    with ``auto_selection_`` set (what was tried, the scores, the choice; saved in config.json);
+    a text dataset gets :data:`TEXT_MODEL` as before, with no selection.
 
     Args:
         spec: the user's settings; ``model="auto"`` (the placeholder model of the spec is
