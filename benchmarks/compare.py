@@ -350,6 +350,36 @@ def write_results(result: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
+def keep_rows(result: dict[str, Any], earlier_path: Path) -> dict[str, Any]:
+    """``result`` with the rows of the results file ``earlier_path`` that it does not have (same
+    dataset, folds and seed: the rows stay comparable), their notes and the environment they ran in.
+
+    The "selected" rows are always this run's (chosen among this run's configurations).
+    """
+    if not earlier_path.is_file():
+        return result
+    earlier = json.loads(earlier_path.read_text())
+    for key in ("dataset", "folds", "seed", "n_rows"):
+        if earlier.get(key) != result.get(key):
+            raise ValueError(f"--keep-rows: {earlier_path} has {key}={earlier.get(key)!r}, this run "
+                             f"{result.get(key)!r}; the rows would not be comparable")
+    produced = {row["method"] for row in result["rows"]}
+    kept = [row for row in earlier["rows"] if row["method"] not in produced and "selected_for" not in row
+            and not (row["kind"] == "ours" and result["selections"])]
+    if not kept:
+        return result
+    names = ", ".join(sorted({row["method"].split(" / ")[0] for row in kept}))
+    merged = dict(result)
+    merged["rows"] = result["rows"] + kept
+    merged["peers"] = {**earlier.get("peers", {}), **result.get("peers", {})}
+    merged["notes"] = result["notes"] + [
+        note for note in earlier.get("notes", []) if note not in result["notes"]] + [
+        f"Rows kept from the earlier run (`{earlier.get('command', '?')}`, versions "
+        f"{earlier['environment']['versions']}) rather than rerun: {names}."]
+    merged["kept_environment"] = earlier["environment"]
+    return merged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=None,
@@ -361,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="development run: 2 folds, 300 rows per dataset")
     parser.add_argument("--data-root", type=Path, default=None, help="default: $COMORBID_DATA or ../shared/data")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep-rows", action="store_true",
+                        help="keep the rows of the existing <out>/<dataset>.json that this run does not produce "
+                             "(e.g. rerun our configurations with --methods and keep the peers' rows)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
@@ -387,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_dataset(dataset, spec, configurations, peers, folds, args.seed,
                              log=lambda line: print(line, flush=True))
         result["command"] = "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv)
+        if args.keep_rows:
+            result = keep_rows(result, args.out / f"{spec.name}.json")
         path = write_results(result, args.out)
         print(f"{spec.name}: {result['wall_s']:.0f} s -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}",
               flush=True)

@@ -120,6 +120,22 @@ CANDIDATES: list[Configuration] = [
                   encoder_options=MLP, train=MLP_TRAIN),
     Configuration("mixture mlp512 lr=3e-4", "mixture", ALL_THREE, "features", encoder_options=MLP,
                   train={**MLP_TRAIN, "learning_rate": 3e-4}),
+    # non-linear feature encoders (issue 16): tree-leaf embeddings and random Fourier features
+    Configuration("independent trees", "independent", ALL_THREE, "features", encoder="trees",
+                  train={"weight_decay": 1e-3}),
+    Configuration("powerset trees", "powerset", ALL_THREE, "features", encoder="trees", train={"weight_decay": 1e-3}),
+    Configuration("powerset trees wd=1e-2", "powerset", ALL_THREE, "emotions", encoder="trees",
+                  train={"weight_decay": 1e-2}),
+    Configuration("powerset random-trees", "powerset", ALL_THREE, "scene", encoder="trees",
+                  encoder_options={"supervised": False}, train={"weight_decay": 1e-3}),
+    Configuration("independent rff", "independent", ALL_THREE, "features", encoder="rff",
+                  encoder_options={"n_components": 2000}, train={"weight_decay": 1e-3}),
+    Configuration("powerset rff", "powerset", ALL_THREE, "scene", encoder="rff",
+                  encoder_options={"n_components": 2000}, train={"weight_decay": 1e-3}),
+    Configuration("mixture rff+mlp512", "mixture", ALL_THREE, "scene", encoder="rff",
+                  encoder_options={"n_components": 2000, **MLP}, train=MLP_TRAIN),
+    Configuration("mixture trees+mlp512", "mixture", ALL_THREE, "features", encoder="trees",
+                  encoder_options={"hidden": [512], "dropout": 0.5}, train=MLP_TRAIN),
 ]
 
 

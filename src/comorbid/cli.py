@@ -37,6 +37,8 @@ from comorbid.fingerprint import fingerprint, training_overlap_warning
 from comorbid.heads import HEADS
 from comorbid.io import check_writable, kill_point, spreadsheet_cell, write_atomic
 from comorbid.model import MultiLabelModel, check_model_destination
+from comorbid.selection import TEXT_MODEL, AutoModel
+from comorbid.selection import describe as describe_selection
 from comorbid.report.tables import metrics_table, ranking_table
 from comorbid.constraints import ParameterError
 from comorbid.spec import TRAIN_FIELDS, ModelSpec, models_taking, parse_options
@@ -66,6 +68,7 @@ DATA, MODEL, TRAINING, DECODING, OUTPUT = "Data", "Model", "Training", "Decoding
 # Choices shown and checked by the parser (typer reads Literal types as click choices); the
 # registries are read once, at import.
 HeadName = Literal[tuple(HEADS)]
+ModelName = Literal[(*HEADS, "auto")]
 EncoderName = Literal[("auto", *ENCODERS)]
 PenaltyName = Literal[PENALTIES]
 BalanceName = Literal[BALANCES]
@@ -79,7 +82,10 @@ DataArgument = typer.Argument(
 ModelDirArgument = typer.Argument(..., metavar="MODEL_DIR", help="A directory written by `comorbid train`.")
 LabelsOption = typer.Option(None, "--labels", metavar="FILE", rich_help_panel=DATA,
                             help="Mulan label XML for an ARFF file.")
-ModelOption = typer.Option("chain", "--model", metavar="NAME", rich_help_panel=MODEL, help=f"Joint label model: {', '.join(HEADS)}.")
+ModelOption = typer.Option(
+    "auto", "--model", metavar="NAME", rich_help_panel=MODEL,
+    help=f"Joint label model: auto (chain for text; for features, chosen on 20% of the training rows: "
+         f"docs/encoders.md), {', '.join(HEADS)}.")
 EncoderOption = typer.Option(
     "auto", "--encoder", metavar="NAME", rich_help_panel=MODEL,
     help=f"auto (clinical for text, mlp for features), {', '.join(ENCODERS)}.")
@@ -217,7 +223,7 @@ class ModelFlags:
     A field named like a :class:`TrainConfig` field (``epochs``, ``penalty``, ...) sets it when
     given (``None``: the encoder's default)."""
 
-    model: HeadName = ModelOption
+    model: ModelName = ModelOption
     encoder: EncoderName = EncoderOption
     loss: Optional[str] = LossOption
     weight_decay: Optional[float] = WeightDecayOption
@@ -243,7 +249,10 @@ class ModelFlags:
         """The spec of these flags; a rule it breaks is reported naming the flag (exit code 2)."""
         train = {name: getattr(self, name) for name in TRAIN_FIELDS if getattr(self, name, None) is not None}
         try:
-            return ModelSpec(model=self.model, encoder=self.encoder, head_options=self.head_options(),
+            # model "auto": texts get the chain model, as before "auto" existed; feature matrices
+            # get the choice of comorbid.selection.AutoModel (the spec's model a placeholder)
+            model = TEXT_MODEL if self.model == "auto" else self.model
+            return ModelSpec(model=model, encoder=self.encoder, head_options=self.head_options(),
                              encoder_options=self.encoder_options(), train=train,
                              nonempty=NONEMPTY_CHOICES[self.nonempty], calibrate=self.calibrate,
                              ensemble=self.ensemble)
@@ -252,6 +261,13 @@ class ModelFlags:
                 raise InputError(f"--loss applies to the {' or '.join(models_taking('loss'))} model only, "
                                  f"not to {self.model!r}") from None
             raise InputError(error.describe(_flag(error.name))) from None
+
+    def model_factory(self, spec: ModelSpec):
+        """What trains: ``MultiLabelModel`` for a named model, ``AutoModel`` (whose ``fit`` returns
+        the chosen, trained ``MultiLabelModel``) for ``--model auto``."""
+        if self.model == "auto":
+            return lambda: AutoModel(spec)
+        return lambda: MultiLabelModel.from_spec(spec)
 
 
 def _flag(name: str) -> str:
@@ -390,11 +406,13 @@ def cv(
     spec = training.spec()
     model, seed = training.model, training.seed
     dataset = reading.load(data)
+    if model == "auto" and dataset.is_text:  # texts: the chain model, nothing chosen
+        model = TEXT_MODEL
     if folds < 2 or folds > len(dataset):
         raise InputError(f"--folds must be between 2 and the number of rows ({len(dataset)}), got {folds}")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
-        result = cross_validate(dataset, lambda: MultiLabelModel.from_spec(spec), decoders, folds, seed, progress,
+        result = cross_validate(dataset, training.model_factory(spec), decoders, folds, seed, progress,
                                 description=model, keep_out_of_fold=bool(report_dir))
     if report_dir:
         from comorbid.report import write_cv_reports
@@ -460,19 +478,21 @@ def train(
         raise InputError(f"{data} has no labels to learn from")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
-        trained = MultiLabelModel.from_spec(spec).fit(dataset, progress=progress if distributed.is_main() else None,
-                                                      decoders=decoders)
+        trained = training.model_factory(spec)().fit(dataset, progress=progress if distributed.is_main() else None,
+                                                     decoders=decoders)
     kill_point(f"rank-{distributed.rank()}-trained")
     distributed.barrier()  # rank 0 writes only once every rank has finished training
     if not distributed.is_main():
         return
     trained.training_fingerprint_ = fingerprint(dataset.inputs)  # report/evaluate warn on these rows
     trained.save(out)
+    if "candidates" in trained.auto_selection_:  # --model auto on features (saved in config.json)
+        console.print(describe_selection(trained.auto_selection_))
     if trained.calibration_:
         c = trained.calibration_
         console.print(f"calibration on {c['rows']} held-out rows: temperature {c['temperature']:.3f}; "
                       f"NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}; ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}")
-    console.print(f"saved {training.model} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
+    console.print(f"saved {trained.get_params()['model']} model ({dataset.n_labels} labels, {len(dataset)} rows) to {out}")
 
 
 def _load_model(model_dir: str) -> MultiLabelModel:

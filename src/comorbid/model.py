@@ -120,6 +120,8 @@ class MultiLabelModel(BaseEstimator):
             thresholds.
         training_fingerprint_: hashes of the training rows (:func:`comorbid.fingerprint.fingerprint`)
             or ``None``; fit leaves it to the caller (hashing every row has a cost), saved when set.
+        auto_selection_: what ``model="auto"`` tried and chose (:class:`comorbid.selection.AutoModel`
+            sets it; empty otherwise), saved in config.json as ``auto_selection`` when set.
     """
 
     def __init__(
@@ -252,6 +254,7 @@ class MultiLabelModel(BaseEstimator):
         self.training_fingerprint_ = None  # the caller's to set (`comorbid train` does), saved when set
         self.decoder_states_ = {}
         self.calibration_ = {}
+        self.auto_selection_ = {}  # AutoModel's to set
         if tuned or spec.calibrate:
             heldout = self.held_out(dataset, progress, description)
             if spec.calibrate and heldout is not None:
@@ -406,6 +409,7 @@ class MultiLabelModel(BaseEstimator):
             "decoders": self.decoder_states_,
             "feature_names": self.feature_names_,
             **({"training_fingerprint": self.training_fingerprint_} if self.training_fingerprint_ else {}),
+            **({"auto_selection": self.auto_selection_} if getattr(self, "auto_selection_", None) else {}),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -505,6 +509,7 @@ class MultiLabelModel(BaseEstimator):
         model.calibration_ = dict(config.get("calibration", {}))
         model.decoder_states_ = config.get("decoders", {})
         model.training_fingerprint_ = config.get("training_fingerprint")
+        model.auto_selection_ = dict(config.get("auto_selection", {}))
         for spec in model.decoder_states_:
             with _rebuilding(config_path, f"decoders.{spec}"):
                 model.decoder(spec)

@@ -81,6 +81,8 @@ CONFIG_FIELDS: dict[str, Field] = {
     "decoders": Field((dict,), required=False, check=_dict_of_dicts, expects="decoder names mapped to objects"),
     "feature_names": Field((list, type(None)), required=False,
                            check=lambda v, c: v is None or _unique_str_list(v, c), expects="distinct strings"),
+    # comorbid.selection.AutoModel: what model="auto" tried and chose
+    "auto_selection": Field((dict,), required=False),
     # comorbid.fingerprint: written by `comorbid train`, read by report/evaluate
     "training_fingerprint": Field((dict,), required=False, check=lambda v, c: _fingerprint(v),
                                   expects='{"hash": "sha256-64", "rows": N, "hashes": base64 of 8-byte hashes}'),

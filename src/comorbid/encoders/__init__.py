@@ -3,6 +3,7 @@
 from comorbid.encoders.base import Encoder
 from comorbid.encoders.caml import CAMLEncoder
 from comorbid.encoders.mlp import MLPEncoder
+from comorbid.encoders.nonlinear import RandomFourierEncoder, TreeLeafEncoder
 from comorbid.encoders.sentence import SentenceEncoder
 from comorbid.encoders.tfidf import ClinicalEncoder, TfidfEncoder
 
@@ -10,6 +11,8 @@ ENCODERS: dict[str, type[Encoder]] = {
     TfidfEncoder.name: TfidfEncoder,
     ClinicalEncoder.name: ClinicalEncoder,
     MLPEncoder.name: MLPEncoder,
+    TreeLeafEncoder.name: TreeLeafEncoder,
+    RandomFourierEncoder.name: RandomFourierEncoder,
     SentenceEncoder.name: SentenceEncoder,
     CAMLEncoder.name: CAMLEncoder,
 }
@@ -26,6 +29,7 @@ def get_encoder(name: str, is_text: bool) -> type[Encoder]:
 
 
 __all__ = [
-    "ENCODERS", "CAMLEncoder", "ClinicalEncoder", "Encoder", "MLPEncoder", "SentenceEncoder", "TfidfEncoder",
+    "ENCODERS", "CAMLEncoder", "ClinicalEncoder", "Encoder", "MLPEncoder", "RandomFourierEncoder", "SentenceEncoder", "TfidfEncoder",
+    "TreeLeafEncoder",
     "get_encoder",
 ]

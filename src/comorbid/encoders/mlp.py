@@ -35,8 +35,12 @@ class MLPEncoder(Encoder):
         self.input_dim = input_dim
         self.mean = torch.zeros(input_dim)
         self.scale = torch.ones(input_dim)
+        self._build_network(input_dim)
+
+    def _build_network(self, width: int) -> None:
+        """The trainable layers on ``width`` features (the standardised inputs here; subclasses
+        that add features, :mod:`comorbid.encoders.nonlinear`, rebuild them on their width)."""
         layers: list[nn.Module] = []
-        width = input_dim
         for size in self.options["hidden"]:
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(self.options["dropout"])]
             width = size
@@ -60,7 +64,11 @@ class MLPEncoder(Encoder):
 
     def featurize(self, inputs: Any) -> torch.Tensor:
         self.check_inputs(inputs)
-        x = torch.as_tensor(self._dense(inputs), dtype=torch.get_default_dtype())
+        return self.standardize(self._dense(inputs))
+
+    def standardize(self, x: np.ndarray) -> torch.Tensor:
+        """``x [B, input_dim]`` -> ``(x - mean) / scale`` with NaN (missing) -> 0."""
+        x = torch.as_tensor(x, dtype=torch.get_default_dtype())
         if x.shape[1] != self.input_dim:
             raise ValueError(f"Expected {self.input_dim} features (as in training), got {x.shape[1]}")
         standardized = (x - self.mean) / self.scale
