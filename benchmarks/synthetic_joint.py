@@ -140,12 +140,17 @@ def main() -> None:
     start = time.perf_counter()
     for seed in args.seeds:
         rows[seed], times[seed] = run_seed(seed, args)
-    wall = time.perf_counter() - start
-    markdown = table(rows, args.seeds)
+        markdown = write(args, rows, times, time.perf_counter() - start)  # every seed: a long run keeps what it has
     print()
     print(markdown)
+
+
+def write(args, rows: dict, times: dict, wall: float) -> str:
+    """The table of the seeds done so far; to ``--out`` (JSON, and Markdown beside it) if given."""
+    seeds = list(rows)
+    markdown = table(rows, seeds)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nwall {wall:.0f} s, peak RSS {peak_mib:.0f} MiB")
+    print(f"seeds {seeds}: wall {wall:.0f} s, peak RSS {peak_mib:.0f} MiB", flush=True)
     if args.out:
         payload = {"args": vars(args), "expected_subset_accuracy": rows, "train_predict_s": times,
                    "wall_s": wall, "peak_rss_mib": peak_mib}
@@ -153,9 +158,10 @@ def main() -> None:
         if args.out.endswith(".json"):
             command = "PYTHONPATH=src python benchmarks/synthetic_joint.py " + " ".join(sys.argv[1:])
             write_atomic(args.out[:-5] + ".md", f"# Synthetic joint models: {args.problem}\n\n```\n{command}\n```\n\n"
-                         f"Expected subset accuracy on {args.n_test} test rows, exact under the true p(y|x); "
+                         f"Expected subset accuracy on {args.n_test} test rows per seed (seeds {seeds}), exact under the true p(y|x); "
                          f"regret = Bayes-optimal minus the predictor's. Wall {wall:.0f} s, peak RSS {peak_mib:.0f} MiB.\n\n"
                          f"{markdown}\n")
+    return markdown
 
 
 if __name__ == "__main__":
