@@ -58,7 +58,8 @@ def draw(seed: int, args):
     if args.problem == "parity":
         options["offset"] = args.offset
     data, true_probs = PROBLEMS[args.problem](**options)
-    return data.subset(np.arange(args.n_train)), data.subset(np.arange(args.n_train, len(data))), true_probs[args.n_train:]
+    train_rows, test_rows = np.arange(args.n_train), np.arange(args.n_train, len(data))
+    return data.subset(train_rows), data.subset(test_rows), true_probs[test_rows]
 
 
 def model_for(name: str, seed: int, args) -> MultiLabelModel:
@@ -113,7 +114,8 @@ def main() -> None:
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="ring")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=sorted(HEADS))
-    parser.add_argument("--decoders", nargs="+", default=["subset"], help="decoder specs to score (e.g. hamming subset)")
+    parser.add_argument("--decoders", nargs="+", default=["subset"],
+                        help="decoder specs to score (e.g. hamming subset)")
     parser.add_argument("--n-train", type=int, default=5000)
     parser.add_argument("--n-test", type=int, default=5000)
     parser.add_argument("--n-features", type=int, default=10)
@@ -157,10 +159,11 @@ def write(args, rows: dict, times: dict, wall: float) -> str:
         write_atomic(args.out, json.dumps(payload, indent=1))
         if args.out.endswith(".json"):
             command = "PYTHONPATH=src python benchmarks/synthetic_joint.py " + " ".join(sys.argv[1:])
-            write_atomic(args.out[:-5] + ".md", f"# Synthetic joint models: {args.problem}\n\n```\n{command}\n```\n\n"
-                         f"Expected subset accuracy on {args.n_test} test rows per seed (seeds {seeds}), exact under the true p(y|x); "
-                         f"regret = Bayes-optimal minus the predictor's. Wall {wall:.0f} s, peak RSS {peak_mib:.0f} MiB.\n\n"
-                         f"{markdown}\n")
+            write_atomic(args.out[:-5] + ".md", (
+                f"# Synthetic joint models: {args.problem}\n\n```\n{command}\n```\n\n"
+                f"Expected subset accuracy on {args.n_test} test rows per seed (seeds {seeds}), exact under the "
+                f"true p(y|x); regret = Bayes-optimal minus the predictor's. Wall {wall:.0f} s, peak RSS "
+                f"{peak_mib:.0f} MiB.\n\n{markdown}\n"))
     return markdown
 
 

@@ -437,7 +437,9 @@ def parity_label_problem(
     if n < 1 or n_features < 1 or hidden < 1:
         raise ValueError(f"Expected n, n_features and hidden >= 1, got n={n}, n_features={n_features}, hidden={hidden}")
     rng = np.random.default_rng(seed)
-    groups, features, tendencies = _parity_tendencies(rng, n, n_features, n_labels, group_size, hidden, sharpness, offset)
+    groups, features, tendencies = _parity_tendencies(
+        rng, n, n_features, n_labels, group_size, hidden, sharpness, offset
+    )
 
     sets = label_sets(n_labels)  # [2^M, M]
     even_groups = (sets[:, groups].sum(-1) % 2 == 0).sum(-1)  # [2^M]
