@@ -18,8 +18,11 @@ Problems (``--problem``):
 Run (from the repository root):
 
     PYTHONPATH=src python benchmarks/synthetic_joint.py --seeds 0 1 2 --out benchmarks/results/synthetic_joint.json
-    PYTHONPATH=src python benchmarks/synthetic_joint.py --problem parity --hidden 64 --decoders hamming subset \\
+    PYTHONPATH=src python benchmarks/synthetic_joint.py --problem parity --seeds 0 1 2 --hidden 64 --n-train 20000 \\
+        --models independent powerset mixture ising chain --decoders hamming subset \\
         --out benchmarks/results/synthetic_joint_parity.json
+
+(docs/models.md, "Synthetic check", has the tables and what each setting needed.)
 """
 
 from __future__ import annotations
