@@ -8,6 +8,7 @@ from comorbid.data import (
     bayes_optimal_subset_accuracy,
     dependent_label_problem,
     expected_subset_accuracy,
+    parity_label_problem,
     synthetic_coding_set,
 )
 from comorbid.data.synthetic import CODING_SET_CODES, label_sets, set_index, threshold_marginals
@@ -195,3 +196,107 @@ def test_dependent_problem_determinism_and_bounds():
         with pytest.raises(ValueError, match="3 <= n_labels <= 12"):
             dependent_label_problem(n_labels=m)
     assert dependent_label_problem(n=5, n_labels=12)[1].shape == (5, 4096)
+
+
+# ----------------------------------------------------------------------------- parity labels
+def _group_probs_brute_force(tendencies_row, group, strength):
+    """p(y_G | x) over the 2^|G| sets of one group, by a loop over sets (label_sets order)."""
+    weights = []
+    for bits in range(2 ** len(group)):
+        y = [(bits >> k) & 1 for k in range(len(group))]
+        weights.append(np.exp(sum(t * v for t, v in zip(tendencies_row[group], y)) + strength * (sum(y) % 2 == 0)))
+    return np.array(weights) / sum(weights)
+
+
+def test_parity_probs_match_the_closed_form_and_bayes_value():
+    """Enumeration over all 2^M sets against the factorised closed form (product of per-group
+    distributions, each by a plain loop), and the Bayes value against prod_g max p(y_G|x)."""
+    from comorbid.data.synthetic import _parity_tendencies
+
+    n, m, strength = 40, 6, 5.0
+    data, probs = parity_label_problem(n=n, n_labels=m, seed=4, strength=strength)
+    groups, features, tendencies = _parity_tendencies(np.random.default_rng(4), n, 10, m, 3, 16, 1.5, 2.0)
+    np.testing.assert_array_equal(features, data.inputs)
+    sets = label_sets(m)
+    bayes_closed_form = []
+    for i in range(n):
+        per_group = [_group_probs_brute_force(tendencies[i], group, strength) for group in groups]
+        closed = np.ones(2**m)
+        for group, group_probs in zip(groups, per_group):
+            closed *= group_probs[set_index(sets[:, group])]
+        np.testing.assert_allclose(probs[i], closed, rtol=1e-10)
+        bayes_closed_form.append(np.prod([g.max() for g in per_group]))
+    assert bayes_optimal_subset_accuracy(probs) == pytest.approx(np.mean(bayes_closed_form), rel=1e-12)
+    # ...and the mode decision it implies scores that value.
+    assert expected_subset_accuracy(probs, sets[probs.argmax(1)]) == pytest.approx(np.mean(bayes_closed_form))
+
+
+def test_parity_sampled_sets_match_true_set_probs():
+    """Chi-square of the rejection-sampled sets against sum_i p(s|x_i) (pooled below 5 expected;
+    fails with probability at most 1e-3 under the model, deterministic with the fixed seed)."""
+    data, probs = parity_label_problem(n=20000, seed=11)
+    observed = np.bincount(set_index(data.labels), minlength=64).astype(float)
+    expected = probs.sum(0)
+    large = expected >= 5
+    assert large.sum() >= 20
+    _, p_value = stats.chisquare(
+        np.append(observed[large], observed[~large].sum()), np.append(expected[large], expected[~large].sum())
+    )
+    assert p_value > 1e-3
+    # Power: another seed's p(y|x) is rejected.
+    _, other = parity_label_problem(n=20000, seed=12)
+    _, p_value = stats.chisquare(
+        np.append(observed[large], observed[~large].sum()),
+        np.append(other.sum(0)[large], other.sum(0)[~large].sum()) * len(data) / other.sum(),
+    )
+    assert p_value < 1e-6
+
+
+def test_parity_dependence_has_no_pairwise_part():
+    """With no x effect and no offset every pair of labels is independent (each of its 4 sets
+    has mass 1/4) although each group's three labels are strongly dependent (even sets only)."""
+    from comorbid.data.synthetic import _parity_tendencies
+
+    _, probs = parity_label_problem(n=3, seed=0, sharpness=0.0, offset=0.0, strength=8.0)
+    groups = _parity_tendencies(np.random.default_rng(0), 3, 10, 6, 3, 16, 0.0, 0.0)[0]
+    sets = label_sets(6)
+    for i in range(6):
+        for j in range(i + 1, 6):
+            for a in (0, 1):
+                for b in (0, 1):
+                    mass = probs[0, (sets[:, i] == a) & (sets[:, j] == b)].sum()
+                    assert mass == pytest.approx(0.25, abs=1e-12)
+    odd_groups = sets[:, groups].sum(-1) % 2  # [64, 2]
+    assert probs[0][odd_groups.any(1)].sum() < 1e-3
+    assert not np.allclose(probs[0], 1 / 64)
+
+
+def test_parity_marginals_are_not_linear_and_thresholding_loses():
+    data, probs = parity_label_problem(seed=0)
+    marginals = probs @ label_sets(6)
+    logits = np.log(marginals / (1 - marginals))
+    design = np.column_stack([np.ones(len(data)), data.inputs])
+    residual = logits - design @ np.linalg.lstsq(design, logits, rcond=None)[0]
+    r_squared = 1 - residual.var(0) / logits.var(0)
+    assert r_squared.max() < 0.9  # a linear function of x misses much of every label's log-odds
+    # Numbers stated in the docstring (defaults, seed 0), and the gap on other seeds.
+    assert bayes_optimal_subset_accuracy(probs) == pytest.approx(0.401, abs=5e-4)
+    assert expected_subset_accuracy(probs, threshold_marginals(probs, 6)) == pytest.approx(0.281, abs=5e-4)
+    for seed in range(1, 4):
+        _, probs = parity_label_problem(seed=seed)
+        gap = bayes_optimal_subset_accuracy(probs) - expected_subset_accuracy(probs, threshold_marginals(probs, 6))
+        assert gap > 0.08
+
+
+def test_parity_problem_determinism_and_bounds():
+    a, pa = parity_label_problem(n=100, seed=5)
+    b, pb = parity_label_problem(n=100, seed=5)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(pa, pb)
+    assert pa.shape == (100, 64) and (pa > 0).all()
+    np.testing.assert_allclose(pa.sum(1), 1.0, atol=1e-12)
+    assert parity_label_problem(n=5, n_labels=12, group_size=4)[1].shape == (5, 4096)
+    with pytest.raises(ValueError, match="group_size >= 3"):
+        parity_label_problem(group_size=2)
+    with pytest.raises(ValueError, match="multiple of group_size=3"):
+        parity_label_problem(n_labels=7)

@@ -14,6 +14,7 @@ from comorbid.data.synthetic import (
     bayes_optimal_subset_accuracy,
     dependent_label_problem,
     expected_subset_accuracy,
+    parity_label_problem,
     synthetic_coding_set,
     synthetic_icd10_set,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "expected_subset_accuracy",
     "kfold_indices",
     "load_dataset",
+    "parity_label_problem",
     "read_arff",
     "read_cmc_xml",
     "read_csv",
