@@ -466,6 +466,35 @@ def test_chain_ensemble_head_orders():
     assert dist.n_chains == 3 and dist.unary_logits.shape == (2, 3, 5)
 
 
+def test_chain_ensemble_head_with_parents_is_the_ensemble_of_sparse_chain_heads():
+    """Sparse chains (``parents=K``): each chain's parents are chosen for its own order, the
+    ensemble's chains are the sparse chains a ``chain`` head with that order and K would build,
+    and nothing ``[R, M, M]`` is allocated."""
+    from scipy import sparse
+
+    labels = (np.random.default_rng(4).random((80, 9)) < 0.3).astype(int)
+    head = ChainEnsembleHead(3, 9, n_orders=2, parents=2)
+    head.prepare(sparse.csr_matrix(labels))
+    assert not hasattr(head, "interactions") and head.parent_weights.shape == (2, 9, 2)
+    with torch.no_grad():
+        head.parent_weights.normal_()
+    h = torch.randn(4, 3)
+    dist = head(h)
+    for r, chain in enumerate(dist.chains):
+        order = head.orders[r].numpy()
+        assert chain.sparse and torch.equal(chain.parents, torch.as_tensor(choose_parents(labels, order, 2)))
+        single = ChainHead(3, 9, order=order.tolist(), parents=2)
+        single.prepare(labels)
+        with torch.no_grad():
+            single.linear.weight.copy_(head.linear.weight.reshape(2, 9, 3)[r])
+            single.linear.bias.copy_(head.linear.bias.reshape(2, 9)[r])
+            single.parent_weights.copy_(head.parent_weights[r])
+        values = torch.bernoulli(torch.full((4, 9), 0.3))
+        torch.testing.assert_close(chain.log_prob(values), single(h).log_prob(values))
+    assert ChainEnsembleHead(3, 9, parents="auto").n_parents is None  # dense up to 64 labels (CMC 2007)
+    assert ChainEnsembleHead(3, 100).n_parents == 16
+
+
 # ------------------------------------------------------------------------------- end to end
 def test_mixture_beats_true_marginals_on_strongly_dependent_data():
     """On the known-p(y|x) problem the mixture's mode nears the Bayes-optimal subset accuracy,
