@@ -259,7 +259,8 @@ class ChainBernoulli(JointLabelDistribution):
         at M = 10,000 on ICD-like labels) instead of M positions.
 
         ``totals [M, B]`` (chain order): the conditionals' block sums (one noise block at a
-        time, in draw order, as :func:`_add_block_sums`) are added into it in place, except for
+        time, in draw order, as :func:`_add_block_sums`; within a block by
+        :func:`_pairwise_sum`) are added into it in place, except for
         positions without parents when ``first`` is None (their conditional is the constant
         sigmoid(u): see :meth:`_monte_carlo_marginals`); nothing ``[n, B, M]`` is kept for them.
         ``draws=False``: only the positions that a later position reads are drawn (the others'
@@ -302,7 +303,7 @@ class ChainBernoulli(JointLabelDistribution):
                 conditionals[group] = p.expand(-1, n, -1)
             if totals is not None and (count or first is not None):
                 for lo in range(0, n, NOISE_BLOCK):
-                    totals.index_add_(0, group, p[:, lo : lo + NOISE_BLOCK].sum(1))
+                    totals.index_add_(0, group, _pairwise_sum(p[:, lo : lo + NOISE_BLOCK]))
         ordered = ordered[:m].permute(1, 2, 0) if draws else None
         return ordered, (conditionals.permute(1, 2, 0) if record_probs else None)
 
@@ -666,6 +667,17 @@ def _parent_levels(parents: list[list[int]], n_parents: list[int]) -> list[tuple
         parents_first = [t for t in positions if read[t]]
         out.append((parents_first + [t for t in positions if not read[t]], len(parents_first)))
     return out
+
+
+def _pairwise_sum(values: torch.Tensor) -> torch.Tensor:
+    """The sum over dim 1 of ``values [G, S, B]`` by halves (elementwise additions only): the
+    same rounding for every row whatever the shape, where ``sum(1)`` picks its summation
+    order by the strides (with one row, B = 1, it sums along the contiguous dimension)."""
+    while values.shape[1] > 1:
+        half = values.shape[1] // 2
+        paired = values[:, :half] + values[:, half : 2 * half]
+        values = torch.cat([paired, values[:, 2 * half :]], 1) if values.shape[1] % 2 else paired
+    return values[:, 0]
 
 
 def _add_block_sums(total: torch.Tensor | None, conditionals: torch.Tensor) -> torch.Tensor:
