@@ -264,6 +264,12 @@ class JointLabelDistribution(Distribution):
         log_flipped = self.log_prob(flipped.movedim(-2, 0)).movedim(0, -1)  # [..., B, M]
         return log_p[..., None] - torch.logaddexp(log_p[..., None], log_flipped)
 
+    def flip_log_probs(self, value: torch.Tensor) -> torch.Tensor | None:
+        """log p of every single-label flip of ``value [B, M]``, ``[B, M]`` (entry j: label j
+        flipped), where a subclass has it in O(B M K) (a sparse chain); None here: callers
+        (mode searches at many labels) then score the flips with ``log_prob``."""
+        return None
+
     def pseudo_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Besag's pseudo-log-likelihood sum_j log p(y_j | y_-j, x) (Besag, 1975, The
         Statistician 24), ``[..., B, M] -> [..., B]``: a training objective that needs no

@@ -116,4 +116,31 @@ class UniformMixture(JointLabelDistribution):
             return self._enumerated_mode()
         with torch.no_grad():
             candidates = torch.stack([member.mode(beam_size) for member in self.members], 1)  # [B, R, M]
-        return self._search_mode(candidates)
+        climbed = self._climb_by_flips(candidates)
+        return climbed if climbed is not None else self._search_mode(candidates)
+
+    def _climb_by_flips(self, candidates: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor | None:
+        """:meth:`_search_mode` (the best candidate, then steepest ascent over single-label
+        flips) with each round's M neighbours scored from the members' ``flip_log_probs``
+        (``[B, M]`` each, O(B M K) for sparse chains) instead of ``[M, B, M]`` neighbour sets:
+        what a mixture of sparse chains needs at thousands of labels. None when a member has
+        no ``flip_log_probs`` (see :meth:`JointLabelDistribution.flip_log_probs`)."""
+        b, _, m = candidates.shape
+        with torch.no_grad():
+            values = self.log_prob(candidates.transpose(0, 1))  # [C, B]
+            current = candidates[torch.arange(b), values.argmax(0)].clone()
+            current_score = values.max(0).values
+            for _ in range(max_rounds if max_rounds is not None else 2 * m):
+                flips = [member.flip_log_probs(current) for member in self.members]
+                if any(flip is None for flip in flips):
+                    return None
+                flips = torch.stack(flips)  # [R, B, M]
+                scores = torch.logsumexp(flips, 0) - math.log(self.n_members)
+                top, which = scores.max(1)
+                better = top > current_score + 1e-12 * current_score.abs().clamp_min(1.0)
+                if not better.any():
+                    break
+                rows = better.nonzero()[:, 0]
+                current[rows, which[rows]] = 1.0 - current[rows, which[rows]]
+                current_score = torch.where(better, top, current_score)
+        return current
