@@ -364,6 +364,27 @@ def test_a_sparse_chain_samples_marginals_and_mode_as_the_dense_chain_with_its_w
     assert torch.equal(sparse.mode(), dense.mode()) and torch.equal(sparse.nonempty_mode(), dense.nonempty_mode())
 
 
+@pytest.mark.parametrize("per_row", [False, True])
+def test_sparse_chain_flip_log_probs_are_log_probs_of_the_flipped_sets(per_row):
+    sparse, dense = _random_sparse_chain(30, 3, -1.0, seed=4, per_row=per_row)
+    value = (_normal(40, 5, 30) > 0.5).double()
+    flipped = (value[None] - torch.eye(30, dtype=torch.float64)[:, None, :]).abs()  # [M, B, M]
+    torch.testing.assert_close(sparse.flip_log_probs(value), sparse.log_prob(flipped).T, rtol=0, atol=1e-10)
+    assert dense.flip_log_probs(value) is None  # the dense chain scores flips with log_prob
+
+
+def test_mode_of_a_mixture_of_sparse_chains_climbs_as_the_neighbour_search():
+    from comorbid.distributions.ensemble import UniformMixture
+
+    first, _ = _random_sparse_chain(30, 3, -1.0, seed=4)
+    other, _ = _random_sparse_chain(30, 3, -1.0, seed=5)
+    second = ChainBernoulli(first.unary_logits + 0.5, other.interactions, other.order, parents=other.parents)
+    mixture = UniformMixture([first, second])
+    candidates = torch.stack([first.mode(), second.mode(), torch.zeros_like(first.mode())], 1)
+    climbed = mixture._climb_by_flips(candidates)
+    assert torch.equal(climbed, mixture._search_mode(candidates)) and torch.equal(mixture.mode(), climbed)
+
+
 def test_sparse_chain_predictions_do_not_depend_on_the_batch():
     sparse, _ = _random_sparse_chain(80, 4, -4.0, seed=3, batch=9)
 
