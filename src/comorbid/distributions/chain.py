@@ -327,8 +327,15 @@ class ChainBernoulli(JointLabelDistribution):
             if record_probs:
                 conditionals[group] = p.expand(-1, n, -1)
             if totals is not None and (count or first is not None):
-                for lo in range(0, n, NOISE_BLOCK):
-                    totals.index_add_(0, group, _pairwise_sum(p[:, lo : lo + NOISE_BLOCK]))
+                # each noise block summed by halves, then the blocks added to the totals in order (a
+                # cumulative sum is a sequential scan): chunking by blocks cannot change the result
+                p = p.expand(-1, n, -1)
+                full = n - n % NOISE_BLOCK
+                blocks = [_pairwise_sum(p[:, :full].reshape(len(group), full // NOISE_BLOCK, NOISE_BLOCK, -1))] if full else []
+                if full < n:
+                    blocks.append(_pairwise_sum(p[:, full:])[:, None])
+                running = torch.cat([totals.index_select(0, group)[:, None], *blocks], 1).cumsum(1)
+                totals.index_copy_(0, group, running[:, -1])
         ordered = ordered[:m].permute(1, 2, 0) if draws else None
         return ordered, (conditionals.permute(1, 2, 0) if record_probs else None)
 
@@ -695,14 +702,14 @@ def _parent_levels(parents: list[list[int]], n_parents: list[int]) -> list[tuple
 
 
 def _pairwise_sum(values: torch.Tensor) -> torch.Tensor:
-    """The sum over dim 1 of ``values [G, S, B]`` by halves (elementwise additions only): the
-    same rounding for every row whatever the shape, where ``sum(1)`` picks its summation
+    """The sum over dim -2 of ``values [..., S, B]`` by halves (elementwise additions only):
+    the same rounding for every row whatever the shape, where ``sum`` picks its summation
     order by the strides (with one row, B = 1, it sums along the contiguous dimension)."""
-    while values.shape[1] > 1:
-        half = values.shape[1] // 2
-        paired = values[:, :half] + values[:, half : 2 * half]
-        values = torch.cat([paired, values[:, 2 * half :]], 1) if values.shape[1] % 2 else paired
-    return values[:, 0]
+    while values.shape[-2] > 1:
+        half = values.shape[-2] // 2
+        paired = values[..., :half, :] + values[..., half : 2 * half, :]
+        values = torch.cat([paired, values[..., 2 * half :, :]], -2) if values.shape[-2] % 2 else paired
+    return values[..., 0, :]
 
 
 def _add_block_sums(total: torch.Tensor | None, conditionals: torch.Tensor) -> torch.Tensor:
