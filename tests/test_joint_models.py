@@ -385,6 +385,23 @@ def test_mode_of_a_mixture_of_sparse_chains_climbs_as_the_neighbour_search():
     assert torch.equal(climbed, mixture._search_mode(candidates)) and torch.equal(mixture.mode(), climbed)
 
 
+def test_a_mixture_of_chains_draws_each_member_only_for_its_own_samples_with_the_same_draws():
+    from comorbid.distributions.ensemble import UniformMixture
+    from comorbid.distributions.noise import categorical
+
+    base, _ = _random_sparse_chain(30, 3, -1.0, seed=4)
+    members = [base] + [ChainBernoulli(base.unary_logits + shift, other.interactions, other.order, parents=other.parents)
+                        for shift, other in ((0.3, _random_sparse_chain(30, 3, -1.0, seed=5)[0]),
+                                             (-0.3, _random_sparse_chain(30, 3, -1.0, seed=6)[0]))]
+    mixture = UniformMixture(members)
+    noise = mixture.common_noise("test", 37)
+    every = torch.stack([member.sample_with(noise.child(f"member-{r}")) for r, member in enumerate(members)])
+    which = categorical(torch.ones(5, 3, dtype=torch.float64), noise.uniform("which", 1))  # [n, B]
+    expected = every.gather(0, which[None, :, :, None].expand(1, -1, -1, 30))[0]
+    assert torch.equal(mixture.sample_with(noise), expected)
+    assert torch.equal(mixture.sample_with(noise.part(5, 20)), expected[5:25])  # chunks: the same draws
+
+
 def test_sparse_chain_predictions_do_not_depend_on_the_batch():
     sparse, _ = _random_sparse_chain(80, 4, -4.0, seed=3, batch=9)
 
