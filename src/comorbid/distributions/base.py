@@ -150,6 +150,9 @@ class JointLabelDistribution(Distribution):
     seed: int = DEFAULT_SEED
     support = constraints.independent(constraints.boolean, 1)
     has_enumerate_support = True
+    #: True where ``sample_with``'s draw of sample s is a function of sample s's noise alone
+    #: (so a subset of the samples can be drawn on its own, see ``noise.SelectedNoise``).
+    draws_per_sample: ClassVar[bool] = False
     #: Samples drawn by the Monte Carlo fallbacks of ``marginals`` and ``count_marginals``.
     n_mc_samples: int = 2000
     #: Up to this many labels the default ``marginals``/``count_marginals``/``mode`` enumerate

@@ -90,6 +90,8 @@ class ChainBernoulli(JointLabelDistribution):
 
     #: Up to this many labels, marginals and count marginals are computed by enumeration (exact).
     enumerate_max_labels = 12
+    #: Ancestral sampling: sample s compares its own uniforms only.
+    draws_per_sample = True
     arg_constraints = {"unary_logits": constraints.real, "interactions": constraints.real, "order": permutation,
                        "parents": _EarlierPositions()}
     #: ``K`` is ``M`` for a dense chain (``parents`` None).

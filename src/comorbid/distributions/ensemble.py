@@ -83,7 +83,7 @@ class UniformMixture(JointLabelDistribution):
 
     def sample_with(self, noise: Noise) -> torch.Tensor:
         with torch.no_grad():
-            if noise.rows == 1 and all(type(member).__name__ == "ChainBernoulli" for member in self.members):
+            if noise.rows == 1 and all(member.draws_per_sample for member in self.members):
                 return self._sample_chosen_members(noise)
             # Draw every member (each from its own sub-stream), then keep one member's draw per
             # (sample, row), chosen uniformly.
