@@ -20,6 +20,9 @@ Bayesian network:
 
 Teacher forcing is then a gather, O(B M k); ancestral sampling and beam search gather the
 ``k`` parents' values per position, O(n B k) per position. Nothing ``[M, M]`` is built.
+Sampling runs level by level of the parent graph (all positions whose parents are drawn, at
+once), the beam search keeps only the parents still to be read and passes runs of positions
+that cannot change the beams in blocks (see ``docs/decoders.md``, "Chains at many labels").
 """
 
 from __future__ import annotations
@@ -321,7 +324,7 @@ class ChainBernoulli(JointLabelDistribution):
                 position = group[:, None, None]
                 before, at = first[None] > position, first[None] == position
                 p = p.masked_fill(before, 0.0).masked_fill_(at, 1.0)
-            drawn = len(group) if draws else readers  # only positions that a later one reads, if the draws are not wanted
+            drawn = len(group) if draws else readers  # without draws: only positions a later one reads
             if drawn:
                 # masked p is 0 before the first on position and 1 at it, so the comparison gives y there too
                 y = (uniforms.index_select(0, group[:drawn]) < p[:drawn]).to(dtype)
@@ -333,7 +336,9 @@ class ChainBernoulli(JointLabelDistribution):
                 # cumulative sum is a sequential scan): chunking by blocks cannot change the result
                 p = p.expand(-1, n, -1)
                 full = n - n % NOISE_BLOCK
-                blocks = [_pairwise_sum(p[:, :full].reshape(len(group), full // NOISE_BLOCK, NOISE_BLOCK, -1))] if full else []
+                blocks = []
+                if full:
+                    blocks.append(_pairwise_sum(p[:, :full].reshape(len(group), full // NOISE_BLOCK, NOISE_BLOCK, -1)))
                 if full < n:
                     blocks.append(_pairwise_sum(p[:, full:])[:, None])
                 running = torch.cat([totals.index_select(0, group)[:, None], *blocks], 1).cumsum(1)
