@@ -12,8 +12,11 @@ so decoders and models added on other branches are measured without editing this
 How it measures:
 * A head is built with ``input_dim`` 32 and M labels, ``prepare``d on 2,000 synthetic label
   sets with about 5 labels per row (rare labels, as in ICD coding), and its weight matrices
-  drawn from N(0, 1/32); inputs h ~ N(0, 1). The distribution of a batch is built once
-  (untimed); ``decode(dist)`` is timed: median of at least 3 runs (more for fast cells), batch size chosen so one run takes
+  drawn from N(0, 1/32); inputs h ~ N(0, 1). The head is built once (untimed); the
+  distribution of a batch is built by the head's forward pass inside each timed run (a new distribution each time, as in
+  prediction, so Monte Carlo estimates cached per distribution are recomputed: before
+  2026-12-06 the distribution was built once and later runs reused a chain's cached
+  marginals); ``decode(head(h))`` is timed: median of at least 3 runs (more for fast cells), batch size chosen so one run takes
   about a second (at most 256 rows).
 * Each (head, decoder, M) cell runs in a forked child with a time limit (``--cell-seconds``)
   and an address-space limit (``--memory-gib``), so an O(M^3) decoder at M = 10,000 fails
@@ -88,6 +91,14 @@ def synthetic_labels(n_rows: int, n_labels: int, seed: int) -> np.ndarray:
 
 
 def build_distribution(head_name: str, n_labels: int, n_rows: int, seed: int):
+    """One head's distribution of ``n_rows`` random inputs, and the synthetic training labels."""
+    head, h, labels = build_head(head_name, n_labels, n_rows, seed)
+    with torch.no_grad():
+        return head(h), labels
+
+
+def build_head(head_name: str, n_labels: int, n_rows: int, seed: int):
+    """A prepared head with random weights, ``n_rows`` random inputs ``[B, d]`` and the labels."""
     torch.manual_seed(seed)
     head = HEADS[head_name](INPUT_DIM, n_labels)
     labels = synthetic_labels(2000, n_labels, seed)
@@ -97,9 +108,7 @@ def build_distribution(head_name: str, n_labels: int, n_rows: int, seed: int):
             if parameter.dim() > 1:
                 parameter.normal_(0.0, INPUT_DIM ** -0.5)
     head.eval()
-    h = torch.randn(n_rows, INPUT_DIM)
-    with torch.no_grad():
-        return head(h), labels
+    return head, torch.randn(n_rows, INPUT_DIM), labels
 
 
 def ready_decoder(spec: str, dist, labels: np.ndarray):
@@ -126,11 +135,13 @@ def time_cell(head_name: str, spec: str, n_labels: int, shortlist: int | None, s
     torch.set_num_threads(1)
 
     def batch(n_rows: int):
-        dist, labels = build_distribution(head_name, n_labels, n_rows, seed)
-        decoder = ready_decoder(spec, dist, labels)
+        head, h, labels = build_head(head_name, n_labels, n_rows, seed)
+        decoder = ready_decoder(spec, head(h), labels)
         if shortlist:
-            return lambda: shortlisted(decoder, dist, shortlist)
-        return lambda: decoder.decode(dist)
+            return lambda: shortlisted(decoder, head(h), shortlist)
+        # a new distribution every run, as in prediction: Monte Carlo results are cached per
+        # distribution, so decoding one distribution again would not recompute them
+        return lambda: decoder.decode(head(h))
 
     with torch.no_grad():
         run = batch(1)

@@ -92,6 +92,58 @@ def test_reported_outside_mass_size_tail_and_loss_bound(index):
     assert (loss[info.exact].abs() < 1e-9).all()
 
 
+def _chain_distributions(b, m, seed):
+    """Chains with exact count marginals (M <= 12: enumeration): dense, sparse, a sparse chain
+    ensemble, and a sparse chain given y != 0."""
+    from comorbid.distributions import ChainEnsemble
+
+    g = torch.Generator().manual_seed(seed)
+    parents = torch.full((m, 2), m)
+    for t in range(1, m):
+        parents[t, : min(t, 2)] = torch.randperm(t, generator=g)[:2]
+    unary = torch.randn(b, m, generator=g, dtype=torch.float64) * 1.5 - 1.0
+    dense = ChainBernoulli(unary, torch.randn(m, m, generator=g, dtype=torch.float64) * 2)
+    sparse = ChainBernoulli(unary, torch.randn(m, 2, generator=g, dtype=torch.float64) * 2, parents=parents)
+    orders = torch.stack([torch.arange(m), torch.randperm(m, generator=g)])
+    ensemble = ChainEnsemble(torch.randn(b, 2, m, generator=g, dtype=torch.float64) - 1.0,
+                             torch.randn(2, m, 2, generator=g, dtype=torch.float64) * 2, orders,
+                             parents=torch.stack([parents, parents]))
+    return [dense, sparse, ensemble, NonEmpty(sparse)]
+
+
+@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("length,max_size", [(3, 9), (5, 4), (9, 9)])
+def test_chain_shortlist_against_brute_force_over_every_label_set(index, length, max_size):
+    """Conformance by brute force (M = 9, all 512 sets as candidates and as truths, exact
+    probabilities from log_prob): the reported outside mass is the marginal mass off the
+    shortlist, the expected-F1 loss of the shortlisted set never exceeds the reported bound,
+    rows flagged exact are optimal, and a shortlist of every label with every size kept is
+    exact on every row."""
+    from comorbid.decoders.f_measure import ShortlistInfo
+    from comorbid.metrics.utility import instance_f1_utility
+    from comorbid.testing.distributions import enumerate_probs
+
+    dist = _chain_distributions(12, 9, seed=5)[index]
+    sets, probs = enumerate_probs(dist)  # [K, M], [B, K]
+    table = instance_f1_utility(sets[:, None, :], sets[None, :, :])  # [candidate, truth]
+    expected = probs.double() @ table.T.double()  # [B, candidate]
+    if dist.excludes_empty:
+        expected[:, 0] = -torch.inf  # row 0 of all_label_sets: the empty set
+    best = expected.max(1).values
+    chosen, info = shortlist_gfm(dist, shortlist_size=length, max_size=max_size)
+    assert isinstance(info, ShortlistInfo)
+    index_of = (chosen.double() * 2 ** torch.arange(9, dtype=torch.float64)).sum(-1).long()
+    got = expected.gather(1, index_of[:, None])[:, 0]
+    marginals = probs.double() @ sets.double()
+    outside = marginals.sum(-1) - marginals.gather(1, info.shortlist).sum(-1)
+    torch.testing.assert_close(info.outside_mass.double(), outside, rtol=0, atol=1e-10)
+    assert (chosen.sum(-1) <= length).all() and chosen.gather(1, info.shortlist).sum(-1).equal(chosen.sum(-1))
+    assert (best - got <= info.loss_bound.double() + 1e-9).all()
+    assert ((best - got)[info.exact].abs() < 1e-9).all()
+    if length == 9 and max_size == 9:
+        assert info.exact.all() and ((best - got).abs() < 1e-9).all()
+
+
 def test_monte_carlo_shortlist_counts_match_enumeration_on_a_chain():
     """A chain's shortlist counts from samples (|y| counting every sampled label) against the
     exact enumeration; 8000 draws, a fixed seed, tolerance 5 standard errors (0.028)."""

@@ -150,6 +150,9 @@ class JointLabelDistribution(Distribution):
     seed: int = DEFAULT_SEED
     support = constraints.independent(constraints.boolean, 1)
     has_enumerate_support = True
+    #: True where ``sample_with``'s draw of sample s is a function of sample s's noise alone
+    #: (so a subset of the samples can be drawn on its own, see ``noise.SelectedNoise``).
+    draws_per_sample: ClassVar[bool] = False
     #: Samples drawn by the Monte Carlo fallbacks of ``marginals`` and ``count_marginals``.
     n_mc_samples: int = 2000
     #: Up to this many labels the default ``marginals``/``count_marginals``/``mode`` enumerate
@@ -263,6 +266,12 @@ class JointLabelDistribution(Distribution):
         log_p = self.log_prob(value)  # [..., B]
         log_flipped = self.log_prob(flipped.movedim(-2, 0)).movedim(0, -1)  # [..., B, M]
         return log_p[..., None] - torch.logaddexp(log_p[..., None], log_flipped)
+
+    def flip_log_probs(self, value: torch.Tensor) -> torch.Tensor | None:
+        """log p of every single-label flip of ``value [B, M]``, ``[B, M]`` (entry j: label j
+        flipped), where a subclass has it in O(B M K) (a sparse chain); None here: callers
+        (mode searches at many labels) then score the flips with ``log_prob``."""
+        return None
 
     def pseudo_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Besag's pseudo-log-likelihood sum_j log p(y_j | y_-j, x) (Besag, 1975, The

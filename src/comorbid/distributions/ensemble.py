@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 
 from comorbid.distributions.base import METHODS, JointLabelDistribution, ShortlistCounts
-from comorbid.distributions.noise import Noise, categorical
+from comorbid.distributions.noise import Noise, SelectedNoise, categorical
 
 
 class UniformMixture(JointLabelDistribution):
@@ -83,6 +83,8 @@ class UniformMixture(JointLabelDistribution):
 
     def sample_with(self, noise: Noise) -> torch.Tensor:
         with torch.no_grad():
+            if noise.rows == 1 and all(member.draws_per_sample for member in self.members):
+                return self._sample_chosen_members(noise)
             # Draw every member (each from its own sub-stream), then keep one member's draw per
             # (sample, row), chosen uniformly.
             draws = torch.stack([member.sample_with(noise.child(f"member-{r}"))
@@ -90,6 +92,23 @@ class UniformMixture(JointLabelDistribution):
             uniform = torch.ones(self.batch_size, self.n_members, dtype=torch.float64)
             which = categorical(uniform, noise.uniform("which", 1))  # [n, B]
             return draws.gather(0, which[None, :, :, None].expand(1, -1, -1, self.n_labels))[0]
+
+    def _sample_chosen_members(self, noise: Noise) -> torch.Tensor:
+        """:meth:`sample_with` for common noise (one row of uniforms for the batch): the member
+        of sample s is then the same in every row, so each member draws only its own samples
+        (from the same uniforms: a chain's draw is a function of its sample's noise alone),
+        R times less work than drawing every member for every sample; the same draws."""
+        uniform = torch.ones(1, self.n_members, dtype=torch.float64)
+        which = categorical(uniform, noise.uniform("which", 1))[:, 0]  # [n]
+        out = None
+        for r, member in enumerate(self.members):
+            chosen = (which == r).nonzero()[:, 0]
+            if len(chosen):
+                draws = member.sample_with(SelectedNoise(noise.child(f"member-{r}"), chosen))
+                if out is None:
+                    out = draws.new_zeros((noise.n,) + tuple(draws.shape[1:]))
+                out[chosen.to(draws.device)] = draws
+        return out if out is not None else torch.zeros(0, self.batch_size, self.n_labels)
 
     def sample_nonempty_with(self, noise: Noise) -> torch.Tensor:
         """Given y != 0: a member from its posterior given y != 0 (proportional to
@@ -116,4 +135,31 @@ class UniformMixture(JointLabelDistribution):
             return self._enumerated_mode()
         with torch.no_grad():
             candidates = torch.stack([member.mode(beam_size) for member in self.members], 1)  # [B, R, M]
-        return self._search_mode(candidates)
+        climbed = self._climb_by_flips(candidates)
+        return climbed if climbed is not None else self._search_mode(candidates)
+
+    def _climb_by_flips(self, candidates: torch.Tensor, max_rounds: int | None = None) -> torch.Tensor | None:
+        """:meth:`_search_mode` (the best candidate, then steepest ascent over single-label
+        flips) with each round's M neighbours scored from the members' ``flip_log_probs``
+        (``[B, M]`` each, O(B M K) for sparse chains) instead of ``[M, B, M]`` neighbour sets:
+        what a mixture of sparse chains needs at thousands of labels. None when a member has
+        no ``flip_log_probs`` (see :meth:`JointLabelDistribution.flip_log_probs`)."""
+        b, _, m = candidates.shape
+        with torch.no_grad():
+            values = self.log_prob(candidates.transpose(0, 1))  # [C, B]
+            current = candidates[torch.arange(b), values.argmax(0)].clone()
+            current_score = values.max(0).values
+            for _ in range(max_rounds if max_rounds is not None else 2 * m):
+                flips = [member.flip_log_probs(current) for member in self.members]
+                if any(flip is None for flip in flips):
+                    return None
+                flips = torch.stack(flips)  # [R, B, M]
+                scores = torch.logsumexp(flips, 0) - math.log(self.n_members)
+                top, which = scores.max(1)
+                better = top > current_score + 1e-12 * current_score.abs().clamp_min(1.0)
+                if not better.any():
+                    break
+                rows = better.nonzero()[:, 0]
+                current[rows, which[rows]] = 1.0 - current[rows, which[rows]]
+                current_score = torch.where(better, top, current_score)
+        return current

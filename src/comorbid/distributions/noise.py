@@ -100,6 +100,25 @@ class Noise:
         return Noise(self.seed, self.stream, self.start + offset, count, self.rows, self.device)
 
 
+class SelectedNoise(Noise):
+    """The samples ``indices`` (positions within ``noise``'s range) of ``noise``: the same
+    uniforms for each of them, so that a draw that is a function of its own sample's noise
+    (a chain's ancestral draw) is the same whether drawn alone or with the others."""
+
+    def __init__(self, noise: Noise, indices: torch.Tensor):
+        super().__init__(noise.seed, noise.stream, noise.start, len(indices), noise.rows, noise.device)
+        self.base, self.indices = noise, indices
+
+    def uniform(self, tag: str, width: int) -> torch.Tensor:
+        return self.base.uniform(tag, width)[self.indices.to(self.base.device or "cpu")]
+
+    def child(self, tag: str) -> "SelectedNoise":
+        return SelectedNoise(self.base.child(tag), self.indices)
+
+    def part(self, offset: int, count: int) -> "SelectedNoise":
+        return SelectedNoise(self.base, self.indices[offset : offset + count])
+
+
 def categorical(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF draws of categories: ``probs [B, K]`` (rows need not be normalised),
     ``uniform [n, R, 1]`` with ``R`` 1 or B -> indices ``[n, B]``. A category of probability 0

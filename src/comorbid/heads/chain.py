@@ -327,24 +327,34 @@ class ChainEnsembleHead(Head):
         beam_size: beam width of each chain's mode search.
         objective: ``"chains"`` or ``"mixture"``.
         seed: seed of the random orders.
+        parents: as :class:`ChainHead`'s: ``"auto"`` (dense up to 64 labels, else 16 parents
+            per label in each chain, chosen for that chain's order), ``"dense"`` or K.
+        mc_samples: as :class:`ChainHead`'s (shared out among the chains).
     """
 
     name = "chain-ensemble"
     accepts_per_label = True
 
     def __init__(self, input_dim: int, n_labels: int, n_orders: int = 4, orders="auto",
-                 beam_size: int = DEFAULT_BEAM_SIZE, objective: str = "chains", seed: int = 0):
+                 beam_size: int = DEFAULT_BEAM_SIZE, objective: str = "chains", seed: int = 0,
+                 parents="auto", mc_samples="auto"):
         super().__init__(input_dim, n_labels, n_orders=n_orders, orders=orders, beam_size=beam_size,
-                         objective=objective, seed=seed)
+                         objective=objective, seed=seed, parents=parents, mc_samples=mc_samples)
         if objective not in ("chains", "mixture"):
             raise ValueError(f"Expected `objective` 'chains' or 'mixture', got {objective!r}")
         if n_orders < 1:
             raise ValueError(f"Expected n_orders >= 1, got {n_orders}")
         if orders != "auto" and len(orders) != n_orders:
             raise ValueError(f"Expected {n_orders} orders, got {len(orders)}")
+        self.n_parents = resolve_parents(parents, n_labels)
+        self.n_mc_samples = resolve_mc_samples(mc_samples, n_labels)
         self.linear = Linear(input_dim, n_orders * n_labels)
         nn.init.zeros_(self.linear.weight)
-        self.interactions = nn.Parameter(torch.zeros(n_orders, n_labels, n_labels))
+        if self.n_parents is None:
+            self.interactions = nn.Parameter(torch.zeros(n_orders, n_labels, n_labels))
+        else:  # sparse chains: K weights and K parent positions per label and chain
+            self.parent_weights = nn.Parameter(torch.zeros(n_orders, n_labels, self.n_parents))
+            self.register_buffer("parents", torch.full((n_orders, n_labels, self.n_parents), n_labels, dtype=torch.long))
         self.register_buffer("orders", torch.arange(n_labels).repeat(n_orders, 1))
 
     def order_names(self) -> list:
@@ -364,7 +374,11 @@ class ChainEnsembleHead(Head):
             raise ValueError(
                 f"Expected features [B, {self.input_dim}] or per-label [B, {m}, {self.input_dim}], got {list(h.shape)}"
             )
-        return ChainEnsemble(unary, self.interactions, self.orders, beam_size=self.options["beam_size"])
+        if self.n_parents is None:
+            return ChainEnsemble(unary, self.interactions, self.orders, beam_size=self.options["beam_size"],
+                                 n_mc_samples=self.n_mc_samples)
+        return ChainEnsemble(unary, self.parent_weights, self.orders, beam_size=self.options["beam_size"],
+                             n_mc_samples=self.n_mc_samples, parents=self.parents)
 
     def row_losses(self, h, y):
         """``objective="chains"``: sum_r -log p_r(y | x), each chain conditioned as the model
@@ -387,3 +401,6 @@ class ChainEnsembleHead(Head):
         with torch.no_grad():
             self.orders.copy_(torch.stack(orders))
             self.linear.bias.copy_(log_odds(labels).repeat(self.options["n_orders"]))
+            if self.n_parents is not None:
+                for r, order in enumerate(self.orders.cpu().numpy()):
+                    self.parents[r].copy_(torch.as_tensor(choose_parents(labels, order, self.n_parents)))
