@@ -86,7 +86,7 @@ def test_outputs():
     check_is_fitted(clf)
     assert clf.n_features_in_ == X.shape[1]
     np.testing.assert_array_equal(clf.classes_, [[0, 1]] * Y.shape[1])
-    assert clf.model_.label_names == ["0", "1", "2", "3"]
+    assert clf.model_.label_names_ == ["0", "1", "2", "3"]
     predictions = clf.predict(X)
     proba = clf.predict_proba(X)
     decision = clf.decision_function(X)
@@ -116,7 +116,7 @@ def test_same_random_state_same_predictions_and_seed_reaches_training():
     first = MultiLabelClassifier(**options, random_state=3).fit(X, Y)
     second = MultiLabelClassifier(**options, random_state=3).fit(X, Y)
     other = MultiLabelClassifier(**options, random_state=4).fit(X, Y)
-    assert first.model_.train_config.seed == 3
+    assert first.model_.train_config_.seed == 3
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
     np.testing.assert_array_equal(first.predict(X), second.predict(X))
     assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
@@ -174,7 +174,7 @@ def test_a_label_always_on_is_predicted():
     Y = Y.copy()
     Y[:, 0] = 1
     clf = MultiLabelClassifier(**FAST).fit(X, Y)
-    assert clf.model_.head.nonempty  # "auto": every row has a label
+    assert clf.model_.head_.nonempty  # "auto": every row has a label
     assert clf.predict(X)[:, 0].all()
 
 
@@ -224,7 +224,7 @@ def test_grid_search_with_a_tuned_decoder():
                           scoring="f1_macro", cv=KFold(2)).fit(X, Y)
     assert search.cv_results_["mean_test_score"].shape == (2,)
     tuned = MultiLabelClassifier(**FAST, decoder="macro-f1").fit(X, Y)
-    assert "macro-f1" in tuned.model_.decoder_states  # thresholds tuned on held-out folds in fit
+    assert "macro-f1" in tuned.model_.decoder_states_  # thresholds tuned on held-out folds in fit
 
 
 def test_cross_val_score_with_multilabel_scorers():

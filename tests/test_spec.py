@@ -35,9 +35,12 @@ def test_init_stores_and_fit_sets_the_fitted_attributes():
     assert model.get_params()["nonempty"] == "auto" and model.head_.nonempty is False
     copy = clone(model)
     assert copy.get_params() == model.get_params() and "head_" not in vars(copy)
-    # the names from before the *_ attributes still read the fitted ones (transitional)
-    assert model.head is model.head_ and model.encoder is model.encoder_ and model.label_names == model.label_names_
-    assert model.encoder_name == "clinical" and model.model_name == "independent"
+    # the parameters are plain attributes (no alias reads a fitted attribute through them), and the
+    # names from before the *_ attributes are gone
+    assert model.encoder == "auto" and model.model == "independent" and model.encoder_name == "clinical"
+    for old in ("head", "label_names", "feature_names", "train_config", "history", "calibration", "decoder_states",
+                "training_fingerprint", "model_name"):
+        assert not hasattr(model, old), old
 
 
 def test_a_failed_refit_leaves_the_model_unfitted():

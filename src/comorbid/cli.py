@@ -548,7 +548,7 @@ def predict(
         from comorbid.explain import explain_batch, resolve_method
 
         explain_method = resolve_method(trained, explain_method)
-    names = np.asarray(trained.label_names, dtype=object)
+    names = np.asarray(trained.label_names_, dtype=object)
     # one distribution per batch serves the decoder, the scores and the explanations; rows are
     # written as they come, into the temporary files that write_atomic renames at the end
     batches = _predicted_batches(trained, dataset, decoders[0], seed, with_marginals=bool(scores or explain))
@@ -585,7 +585,7 @@ def predict(
     nested()
     console.print(f"wrote {len(dataset)} predictions to {out}")
     if scores:
-        console.print(f"wrote the top {min(scores_top, len(trained.label_names))} codes of {len(dataset)} rows to {scores}")
+        console.print(f"wrote the top {min(scores_top, len(trained.label_names_))} codes of {len(dataset)} rows to {scores}")
     if explain:
         console.print(f"wrote explanations of {len(dataset)} rows to {explain} ({explain_method})")
 
@@ -643,12 +643,12 @@ def evaluate_command(
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
     _warn_if_training_rows(trained, dataset, data)
-    names, unknown = names_with_unknown(trained.label_names, dataset.label_names)
+    names, unknown = names_with_unknown(trained.label_names_, dataset.label_names)
     aligned = dataset.with_label_names(names)
     predictions, marginals = trained.predict_with_marginals(aligned, decoders)
-    padded = {d: align_columns(p, trained.label_names, names) for d, p in predictions.items()}
+    padded = {d: align_columns(p, trained.label_names_, names) for d, p in predictions.items()}
     scores = evaluate_predictions(aligned.labels, padded, names)
-    known = len(trained.label_names)  # unknown gold codes are never ranked: misses
+    known = len(trained.label_names_)  # unknown gold codes are never ranked: misses
     ranked = ranking_scores(aligned.labels[:, :known], marginals, aligned.labels[:, known:])
     stdout.print(metrics_table(f"{model_dir} on {data}", scores))
     stdout.print(ranking_table("codes ranked by marginal probability", ranked))
