@@ -150,6 +150,41 @@ def test_bad_parameters_are_reported_at_fit(params, match):
         check_is_fitted(clf)
 
 
+def test_model_parameters_are_checked_by_model_spec_rules():
+    """The estimator declares no rule of its own for the model's parameters: a bad value fails
+    with ModelSpec's rule (its words), as scikit-learn's InvalidParameterError naming the parameter."""
+    from dataclasses import fields
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from comorbid.constraints import ParameterError
+    from comorbid.estimator import MODEL_PARAMETERS
+    from comorbid.spec import ModelSpec
+
+    own = {"decoder", "random_state"}
+    assert set(MODEL_PARAMETERS) == set(MultiLabelClassifier().get_params()) - own
+    assert set(MODEL_PARAMETERS) <= {field.name for field in fields(ModelSpec)}
+    assert {name for name, rule in MultiLabelClassifier._parameter_constraints.items()
+            if rule != "no_validation"} == own
+    X, Y = multilabel_data(n=20)
+    for bad in [dict(nonempty="yes"), dict(calibrate=1), dict(ensemble=0), dict(model="bagging", ensemble=2),
+                dict(train={"epochs": 0}), dict(train={"learning_rate": -1.0}), dict(head_options={"bogus": 1}),
+                dict(head_options=[1])]:
+        with pytest.raises(ParameterError) as expected:
+            ModelSpec(**bad)
+        with pytest.raises(InvalidParameterError) as raised:
+            MultiLabelClassifier(**{**FAST, **bad}).fit(X, Y)
+        message = str(raised.value)
+        assert expected.value.expected in message or str(expected.value.value) in message, (bad, message)
+        assert f"'{expected.value.name}' parameter of MultiLabelClassifier" in message, (bad, message)
+
+
+def test_scikit_learns_parameter_validation_check_passes():
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("MultiLabelClassifier", MultiLabelClassifier(**FAST))
+
+
 @pytest.mark.parametrize("Y, match", [
     (np.array([0, 1] * 10), r"Y\.reshape\(-1, 1\)"),
     (np.array([[0, 2]] * 10 + [[1, 1]] * 10), "Only binary classification"),
