@@ -106,6 +106,27 @@ def test_cv_and_train_share_their_option_groups():
         assert shared <= {param.name for param in commands[name].params}, name
 
 
+def test_every_command_reading_data_takes_the_read_flags_group():
+    """One definition of the data-reading options: every command with a DATA argument takes
+    ReadFlags, each option the same (flag, help text, default) as `cv`'s."""
+    from comorbid.cli import ReadFlags, app
+    from typer.main import get_command
+
+    commands = get_command(app).commands
+    reading = {field.name for field in fields(ReadFlags)}
+
+    def options(command):
+        return {param.name: (tuple(param.opts), param.help, param.default, param.metavar)
+                for param in command.params if param.name in reading}
+
+    readers = [name for name, command in commands.items()
+               if any(param.name == "data" and param.param_type_name == "argument" for param in command.params)]
+    assert {"cv", "train", "predict", "report", "evaluate", "inspect"} <= set(readers)
+    for name in readers:
+        assert options(commands[name]) == options(commands["cv"]), name
+        assert set(options(commands[name])) == reading, name
+
+
 def test_bagging_by_name_is_the_ensemble_route():
     """`model="bagging"` and `ensemble=K` train the same way: members on bootstrap samples."""
     data = coded_dataset()

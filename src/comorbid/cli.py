@@ -486,15 +486,17 @@ def _warn_if_training_rows(trained: MultiLabelModel, dataset: MultiLabelDataset,
         console.print(f"[bold red]WARNING:[/] {warning}", highlight=False, markup=True)
 
 
-def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options, **load_options):
+def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, reading: ReadFlags,
+                                **load_options):
     """The one decoder of ``--decode``, the saved model and the data of ``predict``/``report``."""
     decoders = parse_decoders(decode)
     if len(decoders) != 1:
         raise InputError(f"--decode takes one decoder for {command}, got {len(decoders)}")
-    return decoders, _load_model(model_dir), _load(data, *data_options, **load_options)
+    return decoders, _load_model(model_dir), reading.load(data, **load_options)
 
 
 @app.command()
+@_with_option_groups
 def predict(
     model_dir: str = ModelDirArgument,
     data: str = DataArgument,
@@ -522,11 +524,7 @@ def predict(
     data_format: Optional[StreamFormat] = typer.Option(
         None, "--format", rich_help_panel=DATA, help="DATA '-' (standard input): csv, tsv, jsonl or xml (default: sniffed from the "
         "first non-blank character: '<' xml, '{' or '[' jsonl, else csv)."),
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """Write the predicted label set of every row of DATA, in input order, as they are predicted.
 
@@ -538,8 +536,7 @@ def predict(
         raise InputError(f"--top-words must be >= 1, got {top_words}")
     if scores_top < 1:
         raise InputError(f"--scores-top must be >= 1, got {scores_top}")
-    decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column, label_separator,
+    decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, reading,
                                                              require_labels=False, data_format=data_format)
     trained.to(device)  # saved models load on the CPU
     if explain and not dataset.is_text:
@@ -591,6 +588,7 @@ def predict(
 
 
 @app.command()
+@_with_option_groups
 def report(
     model_dir: str = ModelDirArgument,
     data: str = DataArgument,
@@ -600,11 +598,7 @@ def report(
                                help="One decoder."),
     bins: int = typer.Option(10, "--bins", metavar="N", rich_help_panel=OUTPUT,
                              help="Bins of the reliability diagram."),
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
     from comorbid.report import model_report
@@ -612,8 +606,7 @@ def report(
     _check_outputs(out)
     if bins < 1:
         raise InputError(f"--bins must be >= 1, got {bins}")
-    decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column, label_separator)
+    decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, reading)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
     _warn_if_training_rows(trained, dataset, data)  # the report carries the same warning as a banner
@@ -622,6 +615,7 @@ def report(
 
 
 @app.command("evaluate")
+@_with_option_groups
 def evaluate_command(
     model_dir: str = ModelDirArgument,
     data: str = DataArgument,
@@ -629,17 +623,13 @@ def evaluate_command(
                                rich_help_panel=DECODING, help=DECODE_HELP),
     json_out: Optional[str] = typer.Option(None, "--json", metavar="FILE", rich_help_panel=OUTPUT,
                                            help="Write the metrics as JSON here."),
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """Score a saved model on labelled DATA (labels the model does not know count as missed)."""
     _check_outputs(json_out)
     decoders = parse_decoders(decode)
     trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
+    dataset = reading.load(data)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
     _warn_if_training_rows(trained, dataset, data)
@@ -659,6 +649,7 @@ def evaluate_command(
 
 
 @app.command("inspect")
+@_with_option_groups
 def inspect_command(
     data: str = DataArgument,
     model_dir: Optional[str] = typer.Option(
@@ -672,11 +663,7 @@ def inspect_command(
     samples: int = typer.Option(200, "--samples", metavar="N", rich_help_panel=DECODING,
                                 help="Label sets drawn per held-out row for the expected metrics."),
     seed: int = SeedOption,
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """Does modelling label dependence pay on DATA, and for which metric? Label statistics, held-out
     log-likelihood of the chain vs independent (inner 80/20 split), predicted gain of joint decoding per
@@ -687,7 +674,7 @@ def inspect_command(
     _check_outputs(html, json_out)
     if samples < 1:
         raise InputError(f"--samples must be >= 1, got {samples}")
-    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
+    dataset = reading.load(data)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to inspect")
     if len(dataset) < 10:
