@@ -56,19 +56,19 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     model = MultiLabelModel(args.model, head_options=head_options).fit(train, decoders=[args.decode])
     train_s = time.perf_counter() - start
-    known, unknown = names_with_unknown(model.label_names, dev.label_names)
+    known, unknown = names_with_unknown(model.label_names_, dev.label_names)
     aligned = dev.with_label_names(known)
     start = time.perf_counter()
     predictions, marginals = model.predict_with_marginals(aligned, [args.decode])
     predict_s = time.perf_counter() - start
-    m = len(model.label_names)
-    padded = {d: align_columns(p, model.label_names, known) for d, p in predictions.items()}
+    m = len(model.label_names_)
+    padded = {d: align_columns(p, model.label_names_, known) for d, p in predictions.items()}
     sets = evaluate_predictions(aligned.labels, padded, known)
     ranked = ranking_scores(aligned.labels[:, :m], marginals, aligned.labels[:, m:])
     rare = rare_code_scores(aligned.labels[:, :m], marginals, predictions[args.decode], label_counts(train.labels),
                             aligned.labels[:, m:])
     result = {"model": args.model, "descriptions": args.descriptions, "strength": args.strength,
-              "codes": args.codes, "labels": m, "descriptions_used": bool(model.head.options.get("descriptions")),
+              "codes": args.codes, "labels": m, "descriptions_used": bool(model.head_.options.get("descriptions")),
               "train_s": round(train_s, 1), "predict_s": round(predict_s, 1),
               "micro_f1": sets[args.decode]["micro_f1"], **ranked, **rare}
     print(json.dumps(result, indent=1))

@@ -39,7 +39,7 @@ def main(data: str, threads: int) -> None:
     print(json.dumps({"rank": distributed.rank(), "world": distributed.world_size(), "threads": threads,
                       "import_s": round(imported - started, 1), "read_s": round(fitted - read, 1),
                       "fit_s": round(done - fitted, 1), "loop_s": round(spent["loop_s"], 1),
-                      "evaluations": model.history.get("evaluations")}), flush=True)
+                      "evaluations": model.history_.get("evaluations")}), flush=True)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ def lbfgs_model():
 
 
 def state(model) -> dict[str, torch.Tensor]:
-    tensors = {f"encoder.{k}": v.contiguous() for k, v in model.encoder.state_dict().items()}
-    return tensors | {f"head.{k}": v.contiguous() for k, v in model.head.state_dict().items()}
+    tensors = {f"encoder.{k}": v.contiguous() for k, v in model.encoder_.state_dict().items()}
+    return tensors | {f"head.{k}": v.contiguous() for k, v in model.head_.state_dict().items()}
 
 
 def main(data: str, out: str) -> None:
@@ -74,7 +74,7 @@ def main(data: str, out: str) -> None:
             for name, model in (("adam", adam), ("lbfgs64", lbfgs)):
                 (out_path / name).mkdir()
                 save_file(state(model), str(out_path / name / "weights.safetensors"))
-                (out_path / name / "history.json").write_text(json.dumps(model.history))
+                (out_path / name / "history.json").write_text(json.dumps(model.history_))
 
 if __name__ == "__main__":
     main(*sys.argv[1:3])

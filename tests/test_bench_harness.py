@@ -95,7 +95,7 @@ def test_text_dataset_peers_get_our_features(tmp_path):
     X_train, X_test = compare.featurise(TEXT, train, test)
     model = compare.make_model(QUICK[2], TEXT, seed=0).fit(train)
     assert sp.issparse(X_train)
-    np.testing.assert_allclose(X_test.toarray(), model.encoder.featurize(test.inputs).toarray(), rtol=1e-6)
+    np.testing.assert_allclose(X_test.toarray(), model.encoder_.featurize(test.inputs).toarray(), rtol=1e-6)
     peers = [p for p in PEERS if p.name == "br-lr"]
     result = compare.run_dataset(dataset, TEXT, QUICK, peers, n_folds=2, seed=0, log=lambda line: None)
     _check_schema(result, 2)
@@ -112,12 +112,12 @@ def test_clinical_dataset_peers_get_our_features(tmp_path):
     model.fit(train)
     # the encoder's own training defaults (L1) under the configuration's settings
     assert model.encoder_name == "clinical"
-    assert model.train_config.penalty == "l1" and model.train_config.max_iterations == 20
+    assert model.train_config_.penalty == "l1" and model.train_config_.max_iterations == 20
     X_train, X_test = compare.featurise(CLINICAL, train, test)
-    assert sp.issparse(X_train) and X_train.shape == (60, model.encoder.output_dim)
+    assert sp.issparse(X_train) and X_train.shape == (60, model.encoder_.output_dim)
     # words and characters side by side, exactly what our model sees
-    assert model.encoder.output_dim > len(model.encoder.vectorizer.vocabulary_)
-    np.testing.assert_array_equal(X_test.toarray(), model.encoder.featurize(test.inputs).toarray())
+    assert model.encoder_.output_dim > len(model.encoder_.vectorizer.vocabulary_)
+    np.testing.assert_array_equal(X_test.toarray(), model.encoder_.featurize(test.inputs).toarray())
     assert set(np.unique(X_train.data)) == {1.0}  # binary features
     peers = [p for p in PEERS if p.name == "lp-svc"]
     result = compare.run_dataset(dataset, CLINICAL, QUICK + [clinical], peers, n_folds=2, seed=0, log=lambda line: None)

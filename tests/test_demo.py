@@ -39,7 +39,7 @@ def test_default_demo_compares_the_models_on_one_held_out_split(tmp_path, monkey
     trainings = []
     fit = comorbid.demo.MultiLabelModel.fit
     monkeypatch.setattr(comorbid.demo.MultiLabelModel, "fit",
-                        lambda self, dataset, *a, **k: trainings.append((self.model_name, len(dataset)))
+                        lambda self, dataset, *a, **k: trainings.append((self.model, len(dataset)))
                         or fit(self, dataset, *a, **k))
     result = comorbid.demo.run_demo(str(tmp_path), None, 0, Console(width=250), Console(stderr=True))
     out = capsys.readouterr().out

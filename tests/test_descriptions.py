@@ -115,7 +115,7 @@ def test_a_code_never_seen_in_training_is_suggested_by_its_description(model_nam
     assert fitted[True].marginals(["pneumonia in the right lower lobe"])[0, 0] > 0.5
     fitted[True].save(tmp_path / "m")
     loaded = MultiLabelModel.load(tmp_path / "m")
-    assert loaded.head.options["descriptions"] is True
+    assert loaded.head_.options["descriptions"] is True
     np.testing.assert_array_equal(loaded.marginals(notes), fitted[True].marginals(notes))
 
 
@@ -141,7 +141,7 @@ def test_a_model_without_icd_labels_is_unchanged_by_the_auto_option():
     data = coding_dataset(with_unseen_column=False)
     data = MultiLabelDataset(data.ids, data.inputs, data.labels, ["pneumonia", "fever", "hypertension"])
     model = MultiLabelModel("independent", train={"max_iterations": 5}).fit(data)
-    assert "descriptions" not in model.head.options and model.encoder.description_columns == 0
+    assert "descriptions" not in model.head_.options and model.encoder_.description_columns == 0
 
 
 def brute_rare_scores(y, scores, pred, counts, max_count=2):

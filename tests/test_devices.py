@@ -46,7 +46,7 @@ def test_training_on_auto_here_equals_training_on_the_cpu(monkeypatch):
     cpu = MultiLabelModel("chain", train={"max_iterations": 20}).fit(data)
     auto = MultiLabelModel("chain", train={"max_iterations": 20, "device": "auto"}).fit(data)
     np.testing.assert_array_equal(auto.marginals(data.inputs), cpu.marginals(data.inputs))
-    assert module_device(auto.head) == torch.device("cpu")
+    assert module_device(auto.head_) == torch.device("cpu")
 
 
 def test_cli_refuses_cuda_without_a_gpu_before_any_work(tiny_csv, tmp_path, capsys, monkeypatch):
@@ -72,12 +72,12 @@ def test_training_and_prediction_on_cuda_match_the_cpu_and_save_for_the_cpu(mode
     data = text_dataset()
     cpu = MultiLabelModel(model_name, train={"max_iterations": 30}).fit(data)
     gpu = MultiLabelModel(model_name, train={"max_iterations": 30, "device": "cuda"}).fit(data)
-    assert module_device(gpu.head).type == "cuda"
+    assert module_device(gpu.head_).type == "cuda"
     np.testing.assert_allclose(gpu.marginals(data.inputs), cpu.marginals(data.inputs), atol=2e-2)
     gpu.predict(data, ["hamming", "instance-f1"])
     gpu.save(tmp_path / "m")
     loaded = MultiLabelModel.load(tmp_path / "m")
-    assert module_device(loaded.head) == torch.device("cpu")
+    assert module_device(loaded.head_) == torch.device("cpu")
     np.testing.assert_allclose(loaded.marginals(data.inputs), gpu.marginals(data.inputs), atol=1e-4)
     # Adam on mini-batches too
     adam = MultiLabelModel(model_name, train={"optimizer": "adam", "epochs": 2, "device": "cuda"}).fit(data)

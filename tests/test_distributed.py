@@ -144,8 +144,8 @@ def test_two_ranks_train_the_one_process_model_lbfgs_float64(two_rank_run, float
     data, out, _ = two_rank_run
     model = _worker_models().lbfgs_model().fit(load_dataset(str(data)))
     history = json.loads((out / "lbfgs64" / "history.json").read_text())
-    assert history["evaluations"] == model.history["evaluations"]
-    assert history["train_loss"] == pytest.approx(model.history["train_loss"], rel=1e-9)
+    assert history["evaluations"] == model.history_["evaluations"]
+    assert history["train_loss"] == pytest.approx(model.history_["train_loss"], rel=1e-9)
     _assert_same_weights(_weights(out / "lbfgs64" / "weights.safetensors"), _worker_models().state(model),
                          rtol=1e-6, atol=1e-8)
 
@@ -156,8 +156,8 @@ def test_two_ranks_train_the_one_process_model_adam(two_rank_run):
     data, out, _ = two_rank_run
     model = _worker_models().adam_model().fit(load_dataset(str(data)))
     history = json.loads((out / "adam" / "history.json").read_text())
-    assert (history["epochs_run"], history["best_epoch"]) == (model.history["epochs_run"], model.history["best_epoch"])
-    assert history["validation_loss"] == pytest.approx(model.history["validation_loss"], rel=1e-5)
+    assert (history["epochs_run"], history["best_epoch"]) == (model.history_["epochs_run"], model.history_["best_epoch"])
+    assert history["validation_loss"] == pytest.approx(model.history_["validation_loss"], rel=1e-5)
     _assert_same_weights(_weights(out / "adam" / "weights.safetensors"), _worker_models().state(model),
                          rtol=1e-4, atol=1e-5)
 

@@ -43,12 +43,12 @@ def test_save_and_load_reproduce_predictions_exactly(tmp_path, model, name, opti
     trained = MultiLabelModel(model, encoder=name, encoder_options=options, train=train).fit(data)
     trained.save(tmp_path / "m")
     loaded = MultiLabelModel.load(tmp_path / "m")
-    assert loaded.encoder.name == name
+    assert loaded.encoder_.name == name
     np.testing.assert_array_equal(loaded.marginals(data), trained.marginals(data))
     for decoder in ("hamming", "subset"):
         np.testing.assert_array_equal(loaded.predict(data, [decoder])[decoder], trained.predict(data, [decoder])[decoder])
-    features = loaded.encoder.featurize(data.inputs[:5])
-    expected = trained.encoder.featurize(data.inputs[:5])
+    features = loaded.encoder_.featurize(data.inputs[:5])
+    expected = trained.encoder_.featurize(data.inputs[:5])
     if sp.issparse(expected):  # the bag-of-words encoders keep their features sparse
         assert sp.issparse(features) and (features != expected).nnz == 0
     else:

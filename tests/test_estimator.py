@@ -86,7 +86,7 @@ def test_outputs():
     check_is_fitted(clf)
     assert clf.n_features_in_ == X.shape[1]
     np.testing.assert_array_equal(clf.classes_, [[0, 1]] * Y.shape[1])
-    assert clf.model_.label_names == ["0", "1", "2", "3"]
+    assert clf.model_.label_names_ == ["0", "1", "2", "3"]
     predictions = clf.predict(X)
     proba = clf.predict_proba(X)
     decision = clf.decision_function(X)
@@ -116,7 +116,7 @@ def test_same_random_state_same_predictions_and_seed_reaches_training():
     first = MultiLabelClassifier(**options, random_state=3).fit(X, Y)
     second = MultiLabelClassifier(**options, random_state=3).fit(X, Y)
     other = MultiLabelClassifier(**options, random_state=4).fit(X, Y)
-    assert first.model_.train_config.seed == 3
+    assert first.model_.train_config_.seed == 3
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
     np.testing.assert_array_equal(first.predict(X), second.predict(X))
     assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
@@ -150,6 +150,41 @@ def test_bad_parameters_are_reported_at_fit(params, match):
         check_is_fitted(clf)
 
 
+def test_model_parameters_are_checked_by_model_spec_rules():
+    """The estimator declares no rule of its own for the model's parameters: a bad value fails
+    with ModelSpec's rule (its words), as scikit-learn's InvalidParameterError naming the parameter."""
+    from dataclasses import fields
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from comorbid.constraints import ParameterError
+    from comorbid.estimator import MODEL_PARAMETERS
+    from comorbid.spec import ModelSpec
+
+    own = {"decoder", "random_state"}
+    assert set(MODEL_PARAMETERS) == set(MultiLabelClassifier().get_params()) - own
+    assert set(MODEL_PARAMETERS) <= {field.name for field in fields(ModelSpec)}
+    assert {name for name, rule in MultiLabelClassifier._parameter_constraints.items()
+            if rule != "no_validation"} == own
+    X, Y = multilabel_data(n=20)
+    for bad in [dict(nonempty="yes"), dict(calibrate=1), dict(ensemble=0), dict(model="bagging", ensemble=2),
+                dict(train={"epochs": 0}), dict(train={"learning_rate": -1.0}), dict(head_options={"bogus": 1}),
+                dict(head_options=[1])]:
+        with pytest.raises(ParameterError) as expected:
+            ModelSpec(**bad)
+        with pytest.raises(InvalidParameterError) as raised:
+            MultiLabelClassifier(**{**FAST, **bad}).fit(X, Y)
+        message = str(raised.value)
+        assert expected.value.expected in message or str(expected.value.value) in message, (bad, message)
+        assert f"'{expected.value.name}' parameter of MultiLabelClassifier" in message, (bad, message)
+
+
+def test_scikit_learns_parameter_validation_check_passes():
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("MultiLabelClassifier", MultiLabelClassifier(**FAST))
+
+
 @pytest.mark.parametrize("Y, match", [
     (np.array([0, 1] * 10), r"Y\.reshape\(-1, 1\)"),
     (np.array([[0, 2]] * 10 + [[1, 1]] * 10), "Only binary classification"),
@@ -174,7 +209,7 @@ def test_a_label_always_on_is_predicted():
     Y = Y.copy()
     Y[:, 0] = 1
     clf = MultiLabelClassifier(**FAST).fit(X, Y)
-    assert clf.model_.head.nonempty  # "auto": every row has a label
+    assert clf.model_.head_.nonempty  # "auto": every row has a label
     assert clf.predict(X)[:, 0].all()
 
 
@@ -224,7 +259,7 @@ def test_grid_search_with_a_tuned_decoder():
                           scoring="f1_macro", cv=KFold(2)).fit(X, Y)
     assert search.cv_results_["mean_test_score"].shape == (2,)
     tuned = MultiLabelClassifier(**FAST, decoder="macro-f1").fit(X, Y)
-    assert "macro-f1" in tuned.model_.decoder_states  # thresholds tuned on held-out folds in fit
+    assert "macro-f1" in tuned.model_.decoder_states_  # thresholds tuned on held-out folds in fit
 
 
 def test_cross_val_score_with_multilabel_scorers():

@@ -171,17 +171,17 @@ def test_every_feature_of_a_cmc_note_is_traced_to_its_words(cmc_split, encoder):
 
     train, test = cmc_split
     model = MultiLabelModel("independent", encoder=encoder, nonempty=False).fit(train)
-    assert get_encoder(encoder, True).name == model.encoder.name
-    features = model.encoder.featurize(test.inputs)
-    weight = model.head.linear.weight.detach().numpy().astype(np.float64)
-    logits = model.head.linear(model.encoder(features)).detach().numpy()
+    assert get_encoder(encoder, True).name == model.encoder_.name
+    features = model.encoder_.featurize(test.inputs)
+    weight = model.head_.linear.weight.detach().numpy().astype(np.float64)
+    logits = model.head_.linear(model.encoder_(features)).detach().numpy()
     for n, text in enumerate(test.inputs):
-        spans, shares = token_feature_shares(model.encoder, text, features[n])
+        spans, shares = token_feature_shares(model.encoder_, text, features[n])
         assert all(text[s:e].strip() for s, e in spans)
         present = features[n].indices
         np.testing.assert_allclose(np.asarray(shares.sum(0)).ravel()[present], 1.0)
         per_token = shares.multiply(features[n]).tocsr() @ weight.T
-        bias = model.head.linear.bias.detach().numpy()
+        bias = model.head_.linear.bias.detach().numpy()
         np.testing.assert_allclose(per_token.sum(0) + bias, logits[n], rtol=1e-4, atol=1e-4)
 
 
@@ -216,7 +216,7 @@ def test_linear_evidence_is_faithful_on_cmc_notes(cmc_split, cmc_default_model):
         words = [(s, e) for s, e in word_spans(note.text) if note.text[s:e] != "?"]
         for code in note.codes:
             best = next(e for e in code.evidence if e.kind == "word")
-            j = model.label_names.index(code.code)
+            j = model.label_names_.index(code.code)
             variants.append(_without(note.text, best.start, best.end))
             owners.append((n, j, True))
             for k in rng.choice(len(words), size=min(3, len(words)), replace=False):

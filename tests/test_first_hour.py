@@ -52,7 +52,7 @@ def uncoded_jsonl() -> bytes:
 def expected_rows(model_dir) -> list[list[str]]:
     model = MultiLabelModel.load(model_dir)
     sets = model.predict([t for _, t in NEW_NOTES], ["hamming"])["hamming"]
-    return [["id", "labels"]] + [[i, ";".join(n for n, on in zip(model.label_names, row) if on)]
+    return [["id", "labels"]] + [[i, ";".join(n for n, on in zip(model.label_names_, row) if on)]
                                  for (i, _), row in zip(NEW_NOTES, sets)]
 
 

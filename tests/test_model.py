@@ -57,7 +57,7 @@ def test_save_and_load_reproduce_predictions_exactly(tmp_path, model):
 def test_numeric_features_with_mlp_encoder(tmp_path):
     data = numeric_dataset()
     trained = MultiLabelModel("chain", train=TrainConfig(epochs=60, seed=1)).fit(data)
-    assert trained.encoder.name == "mlp"
+    assert trained.encoder_.name == "mlp"
     y = trained.predict(data, ["subset"])["subset"]
     assert (y == data.labels).mean() > 0.85
     trained.save(tmp_path / "m")
@@ -140,15 +140,15 @@ def coded_dataset() -> MultiLabelDataset:
 def test_nonempty_auto_follows_the_training_labels(tmp_path):
     data = coded_dataset()
     trained = MultiLabelModel("chain").fit(data)
-    assert trained.head.nonempty
+    assert trained.head_.nonempty
     for name, y in trained.predict(data, ["hamming", "subset", "instance-f1"]).items():
         assert y.sum(1).min() >= 1, f"{name} predicted an empty set"
     trained.save(tmp_path / "m")
     assert json.loads((tmp_path / "m" / "config.json").read_text())["nonempty"] is True
-    assert MultiLabelModel.load(tmp_path / "m").head.nonempty
+    assert MultiLabelModel.load(tmp_path / "m").head_.nonempty
 
     with_empty = tiny_dataset()
-    assert not MultiLabelModel("chain").fit(with_empty).head.nonempty
+    assert not MultiLabelModel("chain").fit(with_empty).head_.nonempty
     with pytest.raises(ValueError, match=r"\d+ training rows have no label \(the first is row 1\)"):
         MultiLabelModel("chain", nonempty=True).fit(with_empty)
     with pytest.raises(ValueError, match="nonempty"):
@@ -159,12 +159,12 @@ def test_nonempty_training_maximises_the_conditional_likelihood():
     """The head's nll is -log p(y | y != 0): lower than -log p(y) by log(1 - p(0))."""
     data = coded_dataset()
     trained = MultiLabelModel("independent").fit(data)
-    features = trained.encoder(trained.encoder.featurize(data.inputs))
+    features = trained.encoder_(trained.encoder_.featurize(data.inputs))
     y = torch.as_tensor(data.labels, dtype=features.dtype)
-    conditional = trained.head.nll(features, y)
-    trained.head.nonempty = False
-    plain = trained.head.nll(features, y)
-    p_empty = trained.head(features).log_prob(torch.zeros_like(y)).exp()
+    conditional = trained.head_.nll(features, y)
+    trained.head_.nonempty = False
+    plain = trained.head_.nll(features, y)
+    p_empty = trained.head_(features).log_prob(torch.zeros_like(y)).exp()
     torch.testing.assert_close(conditional, plain + torch.log1p(-p_empty).mean())
 
 
@@ -173,7 +173,7 @@ def test_l1_penalty_keeps_fewer_weights_than_l2():
     small = {}
     for penalty in ("l1", "l2"):
         trained = MultiLabelModel("independent", train=TrainConfig(penalty=penalty, weight_decay=1e-3)).fit(data)
-        small[penalty] = (trained.head.linear.weight.abs() < 1e-2).float().mean().item()
+        small[penalty] = (trained.head_.linear.weight.abs() < 1e-2).float().mean().item()
     assert small["l1"] > small["l2"] + 0.2
     with pytest.raises(ValueError, match="`penalty` must be one of 'l2', 'l1', got 'l3'"):
         TrainConfig(penalty="l3")
@@ -184,8 +184,8 @@ def test_l1_penalty_keeps_fewer_weights_than_l2():
 def test_tuned_decoders_get_thresholds_from_heldout_data_that_survive_save_and_load(tmp_path):
     data = tiny_dataset()  # its last label is never positive
     trained = MultiLabelModel("independent", heldout_folds=2).fit(data, decoders=["macro-f1", "micro-f1", "hamming"])
-    assert set(trained.decoder_states) == {"macro-f1", "micro-f1"}
-    macro = trained.decoder_states["macro-f1"]
+    assert set(trained.decoder_states_) == {"macro-f1", "micro-f1"}
+    macro = trained.decoder_states_["macro-f1"]
     assert macro["fallback_labels"] == [3] and macro["thresholds"][3] == macro["global_threshold"]
     assert macro["n_heldout"] == len(data)
     predictions = trained.predict(data, ["macro-f1", "micro-f1"])
@@ -204,7 +204,7 @@ def test_a_tuned_decoder_without_tuning_is_a_clear_error_and_tuning_costs_nothin
 
     monkeypatch.setattr("comorbid.model.held_out_predictions", no_heldout)
     trained = MultiLabelModel("independent").fit(tiny_dataset(), decoders=["hamming", "jaccard", "mbr=jaccard"])
-    assert trained.decoder_states == {}
+    assert trained.decoder_states_ == {}
     with pytest.raises(ValueError, match="needs thresholds tuned on held-out data"):
         trained.predict(tiny_dataset(), ["macro-f1"])
 

@@ -46,11 +46,11 @@ def test_scores_file_lists_each_rows_top_codes_in_input_order(tiny_csv, model_di
         assert list(row) == ["id", "scores"] and len(row["scores"]) == expected
         values = list(row["scores"].values())
         assert values == sorted(values, reverse=True) and all(0.0 <= v <= 1.0 for v in values)
-        assert set(row["scores"]) <= set(model.label_names)
+        assert set(row["scores"]) <= set(model.label_names_)
         best = np.sort(np.round(p, 6))[::-1][:expected]
         np.testing.assert_allclose(values, best, atol=1e-6)
         for name, value in row["scores"].items():
-            assert value == round(float(p[model.label_names.index(name)]), 6)
+            assert value == round(float(p[model.label_names_.index(name)]), 6)
 
 
 def test_scores_use_the_decoders_distribution_once(tiny_csv, model_dir, tmp_path, capsys, monkeypatch):

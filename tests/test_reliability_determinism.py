@@ -50,7 +50,7 @@ def _digest(predictions: dict) -> str:
 def test_same_predictions_twice_in_one_process_for_every_decoder(saved_model):
     directory, data = saved_model
     model = MultiLabelModel.load(directory)
-    assert model.head.nonempty
+    assert model.head_.nonempty
     first, second = model.predict(data, DECODERS), model.predict(data, DECODERS)
     for decoder in DECODERS:
         np.testing.assert_array_equal(first[decoder], second[decoder], err_msg=decoder)
@@ -89,7 +89,7 @@ def test_predictions_do_not_depend_on_the_batch_size(saved_model):
 def test_seed_changes_monte_carlo_but_is_reproducible(saved_model):
     directory, data = saved_model
     model = MultiLabelModel.load(directory)
-    default, same = model.marginals(data), model.marginals(data, seed=model.train_config.seed)
+    default, same = model.marginals(data), model.marginals(data, seed=model.train_config_.seed)
     np.testing.assert_array_equal(default, same)
     other = model.marginals(data, seed=12345)
     assert not np.array_equal(default, other)

@@ -120,7 +120,7 @@ def test_save_through_a_symlinked_model_folder_replaces_the_target_and_keeps_the
     link = tmp_path / "current"
     link.symlink_to(model_copy)
     trained["model"].save(link)
-    assert link.is_symlink() and MultiLabelModel.load(link).label_names == NAMES
+    assert link.is_symlink() and MultiLabelModel.load(link).label_names_ == NAMES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "model"]
 
 
@@ -178,7 +178,7 @@ SAVE_SCRIPT = """
 import sys
 from comorbid.model import MultiLabelModel
 model = MultiLabelModel.load(sys.argv[1])
-model.head.temperature = 2.0  # tells the new model from the old one
+model.head_.temperature = 2.0  # tells the new model from the old one
 model.save(sys.argv[2])
 """
 
@@ -193,7 +193,7 @@ def test_a_save_killed_at_any_step_leaves_the_old_or_the_new_model(trained, tmp_
         warnings.simplefilter("always")
         loaded = MultiLabelModel.load(model_copy)
     new = step in ("old-moved-aside", "new-moved-in")
-    assert loaded.head.temperature == (2.0 if new else 1.0)
+    assert loaded.head_.temperature == (2.0 if new else 1.0)
     assert (step == "old-moved-aside") == any("recovered the new version" in str(w.message) for w in caught)
     assert loaded.predict(trained["data"])["hamming"].shape == trained["data"].labels.shape
     trained["model"].save(model_copy)  # the next save clears what the killed one left
@@ -362,10 +362,10 @@ def test_a_chain_order_that_is_not_a_permutation_is_refused(tmp_path):
 def test_a_sparse_chain_saves_its_parents_and_refuses_parents_that_are_not_earlier(tmp_path):
     data = text_dataset()
     model = MultiLabelModel("chain", head_options={"parents": 1}).fit(data)
-    assert model.head.n_parents == 1
+    assert model.head_.n_parents == 1
     model.save(tmp_path / "chain")
     loaded = MultiLabelModel.load(tmp_path / "chain")
-    assert torch.equal(loaded.head.parents, model.head.parents)
+    assert torch.equal(loaded.head_.parents, model.head_.parents)
     np.testing.assert_array_equal(loaded.predict(data, ["hamming"])["hamming"], model.predict(data, ["hamming"])["hamming"])
     _damage_weights(tmp_path / "chain", lambda t: t.update({"head.parents": torch.tensor([[3], [1], [0]])}))
     with pytest.raises(ValueError, match="key head.parents must hold for each chain position t, earlier"):
@@ -408,7 +408,7 @@ def test_reordered_features_are_matched_by_name_after_save_and_load(tmp_path):
     data = feature_dataset()
     MultiLabelModel("independent").fit(data).save(tmp_path / "m")
     loaded = MultiLabelModel.load(tmp_path / "m")
-    assert loaded.feature_names == ["age", "bmi", "crp", "wbc"]
+    assert loaded.feature_names_ == ["age", "bmi", "crp", "wbc"]
     shuffled = feature_dataset(order=(3, 1, 0, 2))
     np.testing.assert_array_equal(loaded.marginals(shuffled), loaded.marginals(data))
 
@@ -429,7 +429,7 @@ def test_a_model_saved_without_feature_names_still_predicts(tmp_path):
     del config["feature_names"]
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     loaded = MultiLabelModel.load(tmp_path / "m")
-    assert loaded.feature_names is None and loaded.predict(feature_dataset(order=(3, 1, 0, 2)))["hamming"].shape == (80, 3)
+    assert loaded.feature_names_ is None and loaded.predict(feature_dataset(order=(3, 1, 0, 2)))["hamming"].shape == (80, 3)
 
 
 def test_cli_predict_matches_reordered_arff_attributes(tmp_path):
@@ -527,7 +527,7 @@ def test_fuzzed_model_directories_load_and_predict_or_fail_in_one_line(trained, 
         except ValueError as error:
             assert "config.json" in str(error) or "model.safetensors" in str(error), str(error)
         else:
-            for decoder in ("hamming", *model.decoder_states):
+            for decoder in ("hamming", *model.decoder_states_):
                 assert model.predict(trained["data"], [decoder])[decoder].shape == trained["data"].labels.shape
         code, stderr = run_cli(["predict", directory, trained["csv"], "--out", Path(folder) / "p.csv"])
         assert code in (0, 2) and "Traceback" not in stderr

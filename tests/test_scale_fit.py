@@ -77,10 +77,10 @@ def test_max_weights_keeps_the_most_frequent_words_first(monkeypatch):
 def test_a_capped_vocabulary_saves_and_loads_exactly(tmp_path):
     data = text_dataset()
     model = MultiLabelModel("chain", encoder_options={"min_df": 1, "max_weights": 3 * 8}).fit(data)
-    assert model.encoder.input_dim == 8 and list(model.encoder.vectorizers) == ["word"]
+    assert model.encoder_.input_dim == 8 and list(model.encoder_.vectorizers) == ["word"]
     model.save(tmp_path / "m")
     loaded = MultiLabelModel.load(tmp_path / "m")
-    assert list(loaded.encoder.vectorizers) == ["word"]
+    assert list(loaded.encoder_.vectorizers) == ["word"]
     np.testing.assert_array_equal(loaded.marginals(data), model.marginals(data))
 
 
@@ -97,13 +97,13 @@ def test_a_model_with_a_hidden_layer_trains_saves_and_loads_exactly(tmp_path):
     data = text_dataset(80)
     model = MultiLabelModel("independent", encoder="tfidf", encoder_options={"hidden": 32},
                             train={"epochs": 40, "patience": 40, "learning_rate": 1e-2}).fit(data)
-    assert model.train_config.optimizer == "adam" and model.train_config.batch_size == 32  # the hidden defaults
-    assert model.history["epochs_run"] >= 1
+    assert model.train_config_.optimizer == "adam" and model.train_config_.batch_size == 32  # the hidden defaults
+    assert model.history_["epochs_run"] >= 1
     predictions = model.predict(data, ["hamming"])["hamming"]
     assert (predictions == data.labels).mean() > 0.9  # the words decide the labels
     model.save(tmp_path / "m")
     loaded = MultiLabelModel.load(tmp_path / "m")
-    assert loaded.encoder.hidden_layer is not None and loaded.encoder.output_dim == 32
+    assert loaded.encoder_.hidden_layer is not None and loaded.encoder_.output_dim == 32
     np.testing.assert_array_equal(loaded.marginals(data), model.marginals(data))
 
 
@@ -117,10 +117,10 @@ def test_fit_leaves_the_global_random_state_alone():
 def test_lbfgs_is_chosen_only_while_its_state_fits(monkeypatch):
     data = text_dataset()
     small = MultiLabelModel("independent", encoder="tfidf").fit(data)
-    assert small.history.get("optimizer") == "lbfgs"
+    assert small.history_.get("optimizer") == "lbfgs"
     monkeypatch.setattr(training_module, "LBFGS_MAX_BYTES", 1000)
     large = MultiLabelModel("independent", encoder="tfidf", train={"epochs": 3}).fit(data)
-    assert large.history.get("optimizer") != "lbfgs" and "epochs_run" in large.history
+    assert large.history_.get("optimizer") != "lbfgs" and "epochs_run" in large.history_
 
 
 def test_training_never_converts_all_labels_at_once(monkeypatch):
@@ -154,5 +154,5 @@ def test_thresholds_and_calibration_work_on_one_heldout_fold(monkeypatch):
     data = text_dataset(60)
     monkeypatch.setattr(heldout_module, "ALL_FOLDS_MAX_CELLS", 10)
     model = MultiLabelModel("independent", encoder="tfidf", calibrate=True).fit(data, decoders=["micro-f1"])
-    assert model.calibration["rows"] < len(data)
+    assert model.calibration_["rows"] < len(data)
     assert model.predict(data, ["micro-f1"])["micro-f1"].shape == data.labels.shape

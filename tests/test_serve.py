@@ -86,10 +86,10 @@ def test_codes_a_note_with_probabilities_descriptions_and_sorted_scores(client, 
     (note,) = body["notes"]
     assert note["id"] == "7"
     sets, marginals = model.predict_with_marginals([NOTE], ["instance-f1"])
-    expected = [model.label_names[j] for j in np.flatnonzero(sets["instance-f1"][0])]
+    expected = [model.label_names_[j] for j in np.flatnonzero(sets["instance-f1"][0])]
     assert [c["code"] for c in note["codes"]] == expected and expected
     for code in note["codes"]:
-        j = model.label_names.index(code["code"])
+        j = model.label_names_.index(code["code"])
         assert code["probability"] == pytest.approx(marginals[0, j], abs=1e-6)
         assert "evidence" not in code or code["evidence"] is None
     assert {c["code"]: c["description"] for c in note["codes"]}.get("486") in (None, "Pneumonia, organism NOS")
@@ -103,7 +103,7 @@ def test_codes_a_note_with_probabilities_descriptions_and_sorted_scores(client, 
 def test_scores_top_beyond_the_labels_gives_every_label_and_zero_gives_none(client, model):
     many = client.post("/v1/code", json={"notes": [{"text": NOTE}], "scores_top": 50}).json()
     none = client.post("/v1/code", json={"notes": [{"text": NOTE}], "scores_top": 0}).json()
-    assert sorted(s["code"] for s in many["notes"][0]["scores"]) == sorted(model.label_names)
+    assert sorted(s["code"] for s in many["notes"][0]["scores"]) == sorted(model.label_names_)
     assert none["notes"][0]["scores"] == []
     assert many["notes"][0]["id"] == "0"
 
@@ -151,7 +151,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(model_dir, m
         assert response.status_code == 200, response.text
         (note,) = response.json()["notes"]
         assert note["id"] == f"n{i}"
-        assert [c["code"] for c in note["codes"]] == [model.label_names[j] for j in np.flatnonzero(expected[i])]
+        assert [c["code"] for c in note["codes"]] == [model.label_names_[j] for j in np.flatnonzero(expected[i])]
     assert after["notes"] - before["notes"] == len(notes)
     assert after["batches"] - before["batches"] < len(notes)  # some requests shared a forward pass
     assert after["largest_batch"] > 1
@@ -173,7 +173,7 @@ def test_requests_with_different_decoders_share_a_batch(model_dir, model):
         expected = model.predict([NOTE], [spec])
         (sets,) = expected.values()
         assert [c["code"] for c in response.json()["notes"][0]["codes"]] == \
-            [model.label_names[j] for j in np.flatnonzero(sets[0])], spec
+            [model.label_names_[j] for j in np.flatnonzero(sets[0])], spec
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -223,11 +223,11 @@ def test_malformed_json_gets_422_and_the_server_keeps_answering(client, body):
 
 def test_model_endpoint_lists_codes_and_a_model_card(client, model):
     body = client.get("/v1/model").json()
-    assert [c["code"] for c in body["codes"]] == model.label_names
+    assert [c["code"] for c in body["codes"]] == model.label_names_
     assert all(c["description"] for c in body["codes"])
     card = body["card"]
     assert card["model"] == "independent" and card["encoder"] == "clinical"
-    assert card["labels"] == len(model.label_names)
+    assert card["labels"] == len(model.label_names_)
     assert card["fitted_decoders"] == [] and "instance-f1" in card["decoders"]
     assert card["comorbid_version"] == __import__("comorbid").__version__
     assert card["history"] and all(not isinstance(v, (list, dict)) for v in card["history"].values())

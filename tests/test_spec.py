@@ -35,9 +35,12 @@ def test_init_stores_and_fit_sets_the_fitted_attributes():
     assert model.get_params()["nonempty"] == "auto" and model.head_.nonempty is False
     copy = clone(model)
     assert copy.get_params() == model.get_params() and "head_" not in vars(copy)
-    # the names from before the *_ attributes still read the fitted ones (transitional)
-    assert model.head is model.head_ and model.encoder is model.encoder_ and model.label_names == model.label_names_
-    assert model.encoder_name == "clinical" and model.model_name == "independent"
+    # the parameters are plain attributes (no alias reads a fitted attribute through them), and the
+    # names from before the *_ attributes are gone
+    assert model.encoder == "auto" and model.model == "independent" and model.encoder_name == "clinical"
+    for old in ("head", "label_names", "feature_names", "train_config", "history", "calibration", "decoder_states",
+                "training_fingerprint", "model_name"):
+        assert not hasattr(model, old), old
 
 
 def test_a_failed_refit_leaves_the_model_unfitted():
@@ -101,6 +104,27 @@ def test_cv_and_train_share_their_option_groups():
     shared = {field.name for group in (ModelFlags, ReadFlags) for field in fields(group)}
     for name in ("cv", "train"):
         assert shared <= {param.name for param in commands[name].params}, name
+
+
+def test_every_command_reading_data_takes_the_read_flags_group():
+    """One definition of the data-reading options: every command with a DATA argument takes
+    ReadFlags, each option the same (flag, help text, default) as `cv`'s."""
+    from comorbid.cli import ReadFlags, app
+    from typer.main import get_command
+
+    commands = get_command(app).commands
+    reading = {field.name for field in fields(ReadFlags)}
+
+    def options(command):
+        return {param.name: (tuple(param.opts), param.help, param.default, param.metavar)
+                for param in command.params if param.name in reading}
+
+    readers = [name for name, command in commands.items()
+               if any(param.name == "data" and param.param_type_name == "argument" for param in command.params)]
+    assert {"cv", "train", "predict", "report", "evaluate", "inspect"} <= set(readers)
+    for name in readers:
+        assert options(commands[name]) == options(commands["cv"]), name
+        assert set(options(commands[name])) == reading, name
 
 
 def test_bagging_by_name_is_the_ensemble_route():

@@ -34,8 +34,8 @@ def test_temperature_undoes_an_overconfident_model():
     heldout = model.fit(data).held_out(data)
     for fold_model, _ in heldout.folds:
         with torch.no_grad():
-            fold_model.head.linear.weight.mul_(3.0)
-            fold_model.head.linear.bias.mul_(3.0)
+            fold_model.head_.linear.weight.mul_(3.0)
+            fold_model.head_.linear.bias.mul_(3.0)
     calibration = fit_temperature(heldout, data)
     assert 2.4 < calibration.temperature < 3.6
     assert calibration.nll_after < calibration.nll_before
@@ -48,16 +48,16 @@ def test_temperature_undoes_an_overconfident_model():
 def test_calibrated_model_saves_its_temperature(tmp_path):
     data = logistic_dataset(300)
     trained = MultiLabelModel("chain", calibrate=True, **LINEAR).fit(data)
-    assert set(trained.calibration) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after", "rows"}
-    assert trained.calibration["nll_after"] <= trained.calibration["nll_before"]
-    assert trained.head.temperature == trained.calibration["temperature"]
+    assert set(trained.calibration_) == {"temperature", "nll_before", "nll_after", "ece_before", "ece_after", "rows"}
+    assert trained.calibration_["nll_after"] <= trained.calibration_["nll_before"]
+    assert trained.head_.temperature == trained.calibration_["temperature"]
     trained.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["temperature"] == trained.head.temperature
+    assert config["temperature"] == trained.head_.temperature
     loaded = MultiLabelModel.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.marginals(data), trained.marginals(data))
     # the temperature is applied: a plain copy of the same weights predicts differently
-    loaded.head.temperature = 1.0
+    loaded.head_.temperature = 1.0
     assert not np.allclose(loaded.marginals(data), trained.marginals(data))
 
 
@@ -65,8 +65,8 @@ def test_calibrated_model_saves_its_temperature(tmp_path):
 def test_bagged_members_differ_and_reload_exactly(tmp_path, model):
     data = coded_dataset()
     trained = MultiLabelModel(model, ensemble=3).fit(data)
-    members = trained.head.members
-    assert len(members) == 3 and trained.head.nonempty and all(m.nonempty for m in members)
+    members = trained.head_.members
+    assert len(members) == 3 and trained.head_.nonempty and all(m.nonempty for m in members)
     weights = [m.linear.weight.detach() for m in members]
     assert not torch.equal(weights[0], weights[1])  # different bootstrap samples
     dist = next(trained.distributions(data))

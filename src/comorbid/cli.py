@@ -506,15 +506,17 @@ def _warn_if_training_rows(trained: MultiLabelModel, dataset: MultiLabelDataset,
         console.print(f"[bold red]WARNING:[/] {warning}", highlight=False, markup=True)
 
 
-def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, *data_options, **load_options):
+def _one_decoder_model_and_data(command: str, decode: str, model_dir: str, data: str, reading: ReadFlags,
+                                **load_options):
     """The one decoder of ``--decode``, the saved model and the data of ``predict``/``report``."""
     decoders = parse_decoders(decode)
     if len(decoders) != 1:
         raise InputError(f"--decode takes one decoder for {command}, got {len(decoders)}")
-    return decoders, _load_model(model_dir), _load(data, *data_options, **load_options)
+    return decoders, _load_model(model_dir), reading.load(data, **load_options)
 
 
 @app.command()
+@_with_option_groups
 def predict(
     model_dir: str = ModelDirArgument,
     data: str = DataArgument,
@@ -542,11 +544,7 @@ def predict(
     data_format: Optional[StreamFormat] = typer.Option(
         None, "--format", rich_help_panel=DATA, help="DATA '-' (standard input): csv, tsv, jsonl or xml (default: sniffed from the "
         "first non-blank character: '<' xml, '{' or '[' jsonl, else csv)."),
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """Write the predicted label set of every row of DATA, in input order, as they are predicted.
 
@@ -558,8 +556,7 @@ def predict(
         raise InputError(f"--top-words must be >= 1, got {top_words}")
     if scores_top < 1:
         raise InputError(f"--scores-top must be >= 1, got {scores_top}")
-    decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column, label_separator,
+    decoders, trained, dataset = _one_decoder_model_and_data("predict", decode, model_dir, data, reading,
                                                              require_labels=False, data_format=data_format)
     trained.to(device)  # saved models load on the CPU
     if explain and not dataset.is_text:
@@ -568,7 +565,7 @@ def predict(
         from comorbid.explain import explain_batch, resolve_method
 
         explain_method = resolve_method(trained, explain_method)
-    names = np.asarray(trained.label_names, dtype=object)
+    names = np.asarray(trained.label_names_, dtype=object)
     # one distribution per batch serves the decoder, the scores and the explanations; rows are
     # written as they come, into the temporary files that write_atomic renames at the end
     batches = _predicted_batches(trained, dataset, decoders[0], seed, with_marginals=bool(scores or explain))
@@ -605,12 +602,13 @@ def predict(
     nested()
     console.print(f"wrote {len(dataset)} predictions to {out}")
     if scores:
-        console.print(f"wrote the top {min(scores_top, len(trained.label_names))} codes of {len(dataset)} rows to {scores}")
+        console.print(f"wrote the top {min(scores_top, len(trained.label_names_))} codes of {len(dataset)} rows to {scores}")
     if explain:
         console.print(f"wrote explanations of {len(dataset)} rows to {explain} ({explain_method})")
 
 
 @app.command()
+@_with_option_groups
 def report(
     model_dir: str = ModelDirArgument,
     data: str = DataArgument,
@@ -620,11 +618,7 @@ def report(
                                help="One decoder."),
     bins: int = typer.Option(10, "--bins", metavar="N", rich_help_panel=OUTPUT,
                              help="Bins of the reliability diagram."),
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """HTML report of a saved model on labelled DATA: per-code F1, confused codes, calibration."""
     from comorbid.report import model_report
@@ -632,8 +626,7 @@ def report(
     _check_outputs(out)
     if bins < 1:
         raise InputError(f"--bins must be >= 1, got {bins}")
-    decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, labels, text_column,
-                                                             labels_column, id_column, label_separator)
+    decoders, trained, dataset = _one_decoder_model_and_data("report", decode, model_dir, data, reading)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to report against")
     _warn_if_training_rows(trained, dataset, data)  # the report carries the same warning as a banner
@@ -642,6 +635,7 @@ def report(
 
 
 @app.command("evaluate")
+@_with_option_groups
 def evaluate_command(
     model_dir: str = ModelDirArgument,
     data: str = DataArgument,
@@ -649,26 +643,22 @@ def evaluate_command(
                                rich_help_panel=DECODING, help=DECODE_HELP),
     json_out: Optional[str] = typer.Option(None, "--json", metavar="FILE", rich_help_panel=OUTPUT,
                                            help="Write the metrics as JSON here."),
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """Score a saved model on labelled DATA (labels the model does not know count as missed)."""
     _check_outputs(json_out)
     decoders = parse_decoders(decode)
     trained = _load_model(model_dir)
-    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
+    dataset = reading.load(data)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to evaluate against")
     _warn_if_training_rows(trained, dataset, data)
-    names, unknown = names_with_unknown(trained.label_names, dataset.label_names)
+    names, unknown = names_with_unknown(trained.label_names_, dataset.label_names)
     aligned = dataset.with_label_names(names)
     predictions, marginals = trained.predict_with_marginals(aligned, decoders)
-    padded = {d: align_columns(p, trained.label_names, names) for d, p in predictions.items()}
+    padded = {d: align_columns(p, trained.label_names_, names) for d, p in predictions.items()}
     scores = evaluate_predictions(aligned.labels, padded, names)
-    known = len(trained.label_names)  # unknown gold codes are never ranked: misses
+    known = len(trained.label_names_)  # unknown gold codes are never ranked: misses
     ranked = ranking_scores(aligned.labels[:, :known], marginals, aligned.labels[:, known:])
     stdout.print(metrics_table(f"{model_dir} on {data}", scores))
     stdout.print(ranking_table("codes ranked by marginal probability", ranked))
@@ -679,6 +669,7 @@ def evaluate_command(
 
 
 @app.command("inspect")
+@_with_option_groups
 def inspect_command(
     data: str = DataArgument,
     model_dir: Optional[str] = typer.Option(
@@ -692,11 +683,7 @@ def inspect_command(
     samples: int = typer.Option(200, "--samples", metavar="N", rich_help_panel=DECODING,
                                 help="Label sets drawn per held-out row for the expected metrics."),
     seed: int = SeedOption,
-    labels: Optional[str] = LabelsOption,
-    text_column: str = TextColumnOption,
-    labels_column: str = LabelsColumnOption,
-    id_column: Optional[str] = IdColumnOption,
-    label_separator: str = LabelSeparatorOption,
+    reading: ReadFlags = None,
 ):
     """Does modelling label dependence pay on DATA, and for which metric? Label statistics, held-out
     log-likelihood of the chain vs independent (inner 80/20 split), predicted gain of joint decoding per
@@ -707,7 +694,7 @@ def inspect_command(
     _check_outputs(html, json_out)
     if samples < 1:
         raise InputError(f"--samples must be >= 1, got {samples}")
-    dataset = _load(data, labels, text_column, labels_column, id_column, label_separator)
+    dataset = reading.load(data)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to inspect")
     if len(dataset) < 10:

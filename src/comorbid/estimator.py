@@ -9,7 +9,7 @@ training seed.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
@@ -17,16 +17,15 @@ import scipy.sparse as sp
 from scipy.special import logit
 from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from comorbid.constraints import ParameterError
 from comorbid.data.dataset import MultiLabelDataset
 from comorbid.decoders import Decoder
-from comorbid.encoders import ENCODERS
-from comorbid.heads import HEADS
 from comorbid.model import MultiLabelModel
-from comorbid.training import TrainConfig
+from comorbid.spec import ModelSpec
 
 #: :meth:`MultiLabelClassifier.decision_function` clips marginals to ``[LOWEST, HIGHEST]``, the float64
 #: numbers nearest 0 and 1 inside (0, 1), so that a marginal of exactly 0 or 1 (a float32 sigmoid
@@ -34,7 +33,10 @@ from comorbid.training import TrainConfig
 #: marginals keeps its order (no float32 number lies strictly between 0 and LOWEST, or HIGHEST and 1).
 LOWEST = np.finfo(np.float64).tiny
 HIGHEST = np.nextafter(1.0, 0.0)
-TRAIN_FIELDS = frozenset(field.name for field in dataclasses.fields(TrainConfig))
+#: The parameters passed on to the model: :class:`comorbid.spec.ModelSpec` checks them, by its rules
+#: (:data:`comorbid.spec.MODEL_RULES`, :data:`comorbid.training.TRAIN_RULES` and the registries).
+MODEL_PARAMETERS = ("model", "encoder", "head_options", "encoder_options", "nonempty", "calibrate", "ensemble",
+                    "train")
 
 
 class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
@@ -115,16 +117,11 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
     (2, 4)
     """
 
+    # scikit-learn's parameter validation for the estimator's own parameters; the model's are
+    # checked by ModelSpec (:meth:`_spec`), so that each rule is declared once.
     _parameter_constraints: dict = {
-        "model": [StrOptions(set(HEADS))],
-        "encoder": [StrOptions({"auto", *ENCODERS})],
+        **{name: "no_validation" for name in MODEL_PARAMETERS},
         "decoder": [str, Decoder],
-        "head_options": [dict, None],
-        "encoder_options": [dict, None],
-        "train": [dict, None],
-        "nonempty": ["boolean", StrOptions({"auto"})],
-        "calibrate": ["boolean"],
-        "ensemble": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -169,14 +166,7 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         self._validate_params()
         for name in ("model_", "classes_"):  # a refit that fails leaves the estimator unfitted, not stale
             self.__dict__.pop(name, None)
-        train = dict(self.train or {})
-        unknown = sorted(set(train) - TRAIN_FIELDS)
-        if unknown:
-            raise ValueError(f"Expected `train` keys among the TrainConfig fields "
-                             f"({', '.join(sorted(TRAIN_FIELDS))}), got {', '.join(map(repr, unknown))}")
-        if "seed" in train:
-            raise ValueError("Set the training seed with `random_state`, not train['seed']")
-        train["seed"] = _seed(self.random_state)
+        spec = self._spec()
         texts = _as_texts(X)
         if texts is None:
             X, Y = validate_data(self, X, Y, accept_sparse=("csr", "csc", "coo"), multi_output=True,
@@ -191,14 +181,28 @@ class MultiLabelClassifier(MultiOutputMixin, ClassifierMixin, BaseEstimator):
         n, m = labels.shape
         dataset = MultiLabelDataset(ids=[str(i) for i in range(n)], inputs=inputs, labels=labels,
                                     label_names=[str(j) for j in range(m)])
-        model = MultiLabelModel(model=self.model, encoder=self.encoder, head_options=self.head_options,
-                                encoder_options=self.encoder_options, train=train, nonempty=self.nonempty,
-                                calibrate=self.calibrate, ensemble=self.ensemble)
+        model = MultiLabelModel.from_spec(spec)
         model.fit(dataset, decoders=[self.decoder])
         model.decoder(self.decoder)  # a decoder that cannot decode these labels fails here, not in predict
         self.model_ = model
         self.classes_ = np.tile([0, 1], (m, 1))
         return self
+
+    def _spec(self) -> ModelSpec:
+        """The model's parameters, with ``random_state`` as the training seed, checked by
+        :class:`ModelSpec`: a bad one raises scikit-learn's ``InvalidParameterError`` naming it."""
+        train = self.train
+        if train is None or isinstance(train, Mapping):
+            if "seed" in (train or {}):
+                raise InvalidParameterError("Set the training seed with `random_state`, not train['seed']")
+            train = {**(train or {}), "seed": _seed(self.random_state)}
+        try:
+            return ModelSpec(**{name: getattr(self, name) for name in MODEL_PARAMETERS} | {"train": train})
+        except ParameterError as error:
+            label = f"the {error.name!r} parameter of {type(self).__name__}"
+            message = (error.describe(label) if error.template is not None
+                       else f"{label} must be {error.expected}. Got {error.value!r} instead.")
+            raise InvalidParameterError(message[0].upper() + message[1:]) from None
 
     def __sklearn_is_fitted__(self) -> bool:
         # Not "any attribute ending in _": validate_data sets n_features_in_ before training,

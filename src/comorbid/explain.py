@@ -153,28 +153,28 @@ def _marginals(model, texts: list[str]) -> np.ndarray:
 def linear_applies(model) -> bool:
     """Whether the ``"linear"`` method explains ``model``: a bag-of-words encoder without hidden
     layer (features ``x [B, d]``) under a head with a ``linear`` layer giving each code's logit."""
-    encoder, head = model.encoder, model.head
+    encoder, head = model.encoder_, model.head_
     linear = getattr(head, "linear", None)
     return (getattr(head, "name", None) in LINEAR_LOGIT_HEADS and getattr(encoder, "vectorizers", None) is not None and getattr(encoder, "hidden_layer", 1) is None
             and not encoder.per_label and isinstance(linear, torch.nn.Linear)
-            and linear.out_features == len(model.label_names) and linear.in_features == encoder.output_dim)
+            and linear.out_features == len(model.label_names_) and linear.in_features == encoder.output_dim)
 
 
 def resolve_method(model, method: str) -> str:
     """``method`` checked against ``model``; ``"auto"``: ``"linear"`` where it applies, else ``"occlusion"``."""
     if method not in METHODS:
         raise ValueError(f"Expected method one of {', '.join(METHODS)}, got {method!r}")
-    if model.encoder is None or not model.encoder.reads_text:
+    if not model.encoder_.reads_text:
         raise ValueError("Explanations need a model trained on texts")
     if method == "auto":
         return "linear" if linear_applies(model) else "occlusion"
-    if method == "attention" and not hasattr(model.encoder, "attention"):
-        raise ValueError(f"method='attention' needs the caml encoder; this model's is {model.encoder.name!r} "
+    if method == "attention" and not hasattr(model.encoder_, "attention"):
+        raise ValueError(f"method='attention' needs the caml encoder; this model's is {model.encoder_.name!r} "
                          "(use method='occlusion')")
     if method == "linear" and not linear_applies(model):
         raise ValueError(f"method='linear' needs a bag-of-words encoder without hidden layer (tfidf, clinical) "
                          f"under a head with linear code logits (independent, chain, ising); this model is "
-                         f"{model.model_name} / {model.encoder.name} (use method='occlusion')")
+                         f"{model.model} / {model.encoder_.name} (use method='occlusion')")
     return method
 
 
@@ -235,7 +235,7 @@ def explain_batch(model, texts: list[str], ids: Sequence[str], predicted: np.nda
     and ``marginals [B, M]`` from the same pass (what ``comorbid predict`` streams)."""
     method = resolve_method(model, method)
     min_weight = MIN_WEIGHT[method] if min_weight is None else min_weight
-    descriptions = label_descriptions(model.label_names)
+    descriptions = label_descriptions(model.label_names_)
     evidence: list[dict[int, list[Evidence]]] = []
     if method == "linear":
         evidence = _linear(model, texts, marginals, predicted, notes_per_batch)
@@ -250,8 +250,8 @@ def explain_batch(model, texts: list[str], ids: Sequence[str], predicted: np.nda
     for i, found in enumerate(evidence):
         codes = [
             CodeExplanation(
-                code=model.label_names[j],
-                description=descriptions[model.label_names[j]],
+                code=model.label_names_[j],
+                description=descriptions[model.label_names_[j]],
                 probability=round(float(marginals[i, j]), 6),
                 evidence=_select(found.get(j, []), top_words, top_phrases, min_weight),
             )
@@ -266,8 +266,8 @@ def _linear(model, texts, marginals, predicted, notes_per_batch) -> list[dict[in
     (notes whose features cannot be traced to words fall back to occlusion)."""
     from comorbid.encoders.spans import token_feature_shares
 
-    features = model.encoder.featurize(texts)
-    weight = model.head.linear.weight.detach().cpu().numpy() / float(getattr(model.head, "temperature", 1.0))
+    features = model.encoder_.featurize(texts)
+    weight = model.head_.linear.weight.detach().cpu().numpy() / float(getattr(model.head_, "temperature", 1.0))
     found: list[dict[int, list[Evidence]]] = [{} for _ in texts]
     untraced = []
     for n, text in enumerate(texts):
@@ -275,7 +275,7 @@ def _linear(model, texts, marginals, predicted, notes_per_batch) -> list[dict[in
         if not len(labels):
             continue
         row = features[n]
-        traced = token_feature_shares(model.encoder, text, row)
+        traced = token_feature_shares(model.encoder_, text, row)
         if traced is None:
             untraced.append(n)
             continue
@@ -323,7 +323,7 @@ def _occlusion(model, texts, marginals, predicted) -> list[dict[int, list[Eviden
 
 def _attention(model, texts, predicted) -> list[dict[int, list[Evidence]]]:
     found: list[dict[int, list[Evidence]]] = []
-    for text, labels, (alpha, windows) in zip(texts, predicted, model.encoder.attention(texts)):
+    for text, labels, (alpha, windows) in zip(texts, predicted, model.encoder_.attention(texts)):
         per_label: dict[int, list[Evidence]] = {}
         for j in np.flatnonzero(labels):
             spans: dict[tuple[int, int], float] = {}

@@ -268,7 +268,7 @@ def heldout_dependence(joint: MultiLabelModel, independent: MultiLabelModel, hel
         gains = np.sum(per_code, axis=0) / n
         codes = {name: float(g) for name, g in zip(heldout.label_names, gains)}
     return Dependence(
-        heldout_rows=n, train_rows=train_rows, joint_model=joint.model_name,
+        heldout_rows=n, train_rows=train_rows, joint_model=joint.model,
         joint_log_likelihood=float(joint_ll.mean()), independent_log_likelihood=float(independent_ll.mean()),
         gain=float(difference.mean()), gain_se=float(difference.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
         per_code=codes,
@@ -292,7 +292,7 @@ def predicted_gains(joint: MultiLabelModel, heldout: MultiLabelDataset, samples:
     m = heldout.n_labels
     if batch_size is None:  # keep the [S, B, M] samples of one batch near 32 MiB
         batch_size = max(1, min(256, (1 << 23) // max(1, samples * m)))
-    decoders = {metric: get_decoder(spec).bind(list(joint.label_names))
+    decoders = {metric: get_decoder(spec).bind(list(joint.label_names_))
                 for metric, spec in METRIC_DECODERS.items() if metric in ROW_UTILITIES}
     expected = {metric: [] for metric in decoders}  # per batch: [S, B] utilities of the decoder
     baseline = {metric: [] for metric in decoders}
@@ -432,5 +432,5 @@ def model_factories(model: str = "chain", encoder: str = "auto", head_options: d
 def factories_like(saved: MultiLabelModel) -> tuple[Callable[[], MultiLabelModel], Callable[[], MultiLabelModel]]:
     """:func:`model_factories` with the configuration of a saved model (its weights are not
     used: they may have seen the rows being inspected)."""
-    return model_factories(saved.model_name, saved.encoder_name, saved.head_options, saved.encoder_options,
-                           saved.train_config, saved.nonempty)
+    return model_factories(saved.model, saved.encoder_name, saved.head_options, saved.encoder_options,
+                           saved.train_config_, saved.nonempty)

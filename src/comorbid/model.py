@@ -56,23 +56,6 @@ def _build(cls, kind: str, *args, **options):
         raise ValueError(f"Bad option for the {cls.name} {kind}: {error}") from None
 
 
-class _Renamed:
-    """Transitional (issue 12): the pre-``*_`` name of a fitted attribute, read and written through
-    to ``target``; ``default`` before fitting. The coordinator removes these once the parallel
-    branches are merged onto the ``*_`` names."""
-
-    def __init__(self, target: str, default: Any = None):
-        self.target, self.default = target, default
-
-    def __get__(self, model, owner=None):
-        if model is None:
-            return self
-        return model.__dict__.get(self.target, self.default() if callable(self.default) else self.default)
-
-    def __set__(self, model, value) -> None:
-        model.__dict__[self.target] = value
-
-
 class MultiLabelModel(BaseEstimator):
     """Composes an encoder and a head; trains, predicts with any decoder, saves and loads.
 
@@ -155,40 +138,10 @@ class MultiLabelModel(BaseEstimator):
         """The parameters as a :class:`ModelSpec`, checked (a ``ParameterError`` names the bad one)."""
         return ModelSpec(**self.get_params(deep=False))
 
-    # ------------------------------------------------------------------ transitional names (issue 12)
-    # ``encoder`` is both a parameter (the name) and, before issue 12, the fitted encoder: once
-    # fitted it reads the fitted encoder as before, and get_params/set_params see the parameter.
-    @property
-    def encoder(self):
-        return self.__dict__.get("encoder_", self.__dict__.get("_encoder_argument"))
-
-    @encoder.setter
-    def encoder(self, value) -> None:
-        if isinstance(value, str) or value is None:
-            self.__dict__["_encoder_argument"] = value
-        else:  # code written before issue 12 assigning the fitted encoder
-            self.__dict__["encoder_"] = value
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {**super().get_params(deep), "encoder": self.__dict__.get("_encoder_argument")}
-
-    head = _Renamed("head_")
-    label_names = _Renamed("label_names_", list)
-    feature_names = _Renamed("feature_names_")
-    train_config = _Renamed("train_config_")
-    history = _Renamed("history_", dict)
-    calibration = _Renamed("calibration_", dict)
-    decoder_states = _Renamed("decoder_states_", dict)
-    training_fingerprint = _Renamed("training_fingerprint_")
-
-    @property
-    def model_name(self) -> str:
-        return self.model
-
     @property
     def encoder_name(self) -> str:
         """The encoder's name: the one ``"auto"`` chose once fitted."""
-        return self.encoder_.name if "encoder_" in self.__dict__ else self.get_params()["encoder"]
+        return self.encoder_.name if "encoder_" in self.__dict__ else self.encoder
 
     # ------------------------------------------------------------------ training
     def fit(self, dataset: MultiLabelDataset, progress: Progress | None = None, description: str = "training",

@@ -214,15 +214,15 @@ def model_card(model: MultiLabelModel, model_dir: str) -> dict[str, Any]:
     """What ``GET /v1/model`` says about the model besides its codes."""
     return {
         "model_dir": str(model_dir),
-        "model": model.model_name,
-        "encoder": model.encoder.name,
-        "labels": len(model.label_names),
-        "nonempty": bool(model.head.nonempty),
+        "model": model.model,
+        "encoder": model.encoder_.name,
+        "labels": len(model.label_names_),
+        "nonempty": bool(model.head_.nonempty),
         "ensemble": model.ensemble,
-        "temperature": float(model.head.temperature),
-        "fitted_decoders": sorted(model.decoder_states),
+        "temperature": float(model.head_.temperature),
+        "fitted_decoders": sorted(model.decoder_states_),
         "decoders": sorted(DECODERS),
-        "history": history_summary(model.history),
+        "history": history_summary(model.history_),
         "comorbid_version": comorbid.__version__,
     }
 
@@ -264,12 +264,12 @@ def create_app(model_dir: str | os.PathLike, limits: ServeLimits | None = None,
 
     limits = limits or ServeLimits()
     model = model if model is not None else MultiLabelModel.load(model_dir)
-    if model.encoder is None or not model.encoder.reads_text:
+    if not model.encoder_.reads_text:
         raise ValueError(f"{model_dir}: the model reads feature matrices, not notes; serve codes notes")
     schemas = _schemas(limits)
-    descriptions = label_descriptions(model.label_names)
+    descriptions = label_descriptions(model.label_names_)
     card = model_card(model, str(model_dir))
-    codes = [{"code": name, "description": descriptions[name]} for name in model.label_names]
+    codes = [{"code": name, "description": descriptions[name]} for name in model.label_names_]
     decoders: dict[str, Decoder] = {}  # spec -> decoder bound to the model (thresholds loaded)
 
     def decoder_for(spec: str) -> Decoder:
@@ -333,19 +333,19 @@ def create_app(model_dir: str | os.PathLike, limits: ServeLimits | None = None,
         if request.explain:
             evidence = await asyncio.get_running_loop().run_in_executor(
                 executor, _evidence, model, texts, request.decode, request.top_words)
-        top = min(request.scores_top, len(model.label_names))
+        top = min(request.scores_top, len(model.label_names_))
         order, values = top_scores(result.marginals, top)
         notes = []
         for i, note in enumerate(request.notes):
             suggested = []
             for j in np.flatnonzero(result.sets[i]):
-                name = model.label_names[j]
+                name = model.label_names_[j]
                 item = {"code": name, "description": descriptions[name],
                         "probability": round(float(np.clip(result.marginals[i, j], 0.0, 1.0)), 6)}
                 if request.explain:
                     item["evidence"] = evidence[i].get(name, [])
                 suggested.append(item)
-            scores = [{"code": model.label_names[j], "description": descriptions[model.label_names[j]],
+            scores = [{"code": model.label_names_[j], "description": descriptions[model.label_names_[j]],
                        "probability": float(p)} for j, p in zip(order[i], values[i])]
             notes.append({"id": str(i) if note.id is None else str(note.id), "codes": suggested, "scores": scores})
         return {"decode": request.decode, "notes": notes}

@@ -30,7 +30,7 @@ import numpy as np
 
 from comorbid.constraints import ParameterError, Rule, at_least, check_all, one_of
 from comorbid.encoders import ENCODERS
-from comorbid.heads import HEADS, get_head
+from comorbid.heads import HEADS
 from comorbid.heldout import DEFAULT_FOLDS
 from comorbid.training import TrainConfig
 
@@ -78,7 +78,9 @@ class ModelSpec:
     ensemble: int = 1
 
     def __post_init__(self):
-        get_head(self.model)  # "Unknown model 'x'; expected one of: ..."
+        if self.model not in HEADS:
+            raise ParameterError("model", f"one of {', '.join(sorted(HEADS))}", self.model,
+                                 f"Unknown model {self.model!r} for {{name}}; expected one of: {', '.join(sorted(HEADS))}")
         if self.encoder != "auto" and self.encoder not in ENCODERS:
             raise ParameterError("encoder", f"auto or one of {', '.join(sorted(ENCODERS))}", self.encoder,
                                  f"Unknown encoder {self.encoder!r} for {{name}}; expected auto or one of: "

@@ -32,8 +32,9 @@ from comorbid.losses.ranking import (
 from comorbid.losses.set_surrogates import SigmoidF1Loss, SoftJaccardLoss, sigmoid_f1, soft_jaccard
 from comorbid.losses.transport import WassersteinLoss, wasserstein
 
-#: Every loss, by name. Adding a loss = one module + one line here + it passes
-#: :mod:`comorbid.testing.losses`.
+#: Every loss, by name. Adding a loss = one module + one line here + one example in
+#: ``tests/test_losses.py``'s ``EXAMPLES`` (``tests/test_registries.py`` fails without one), which
+#: runs it through :mod:`comorbid.testing.losses`.
 LOSSES: dict[str, type[Loss]] = {
     cls.name: cls
     for cls in (

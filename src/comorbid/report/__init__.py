@@ -32,13 +32,13 @@ def model_report(model, dataset, decode: str = "hamming", bins: int = 10) -> str
 
     if dataset.n_labels == 0:
         raise ValueError(f"{dataset.name} has no labels: a report needs gold labels")
-    names, _ = names_with_unknown(model.label_names, dataset.label_names)
+    names, _ = names_with_unknown(model.label_names_, dataset.label_names)
     aligned = dataset.with_label_names(names)
-    predicted = align_columns(model.predict(aligned, [decode])[decode], model.label_names, names)
-    probabilities = align_columns(model.marginals(aligned), model.label_names, names)
+    predicted = align_columns(model.predict(aligned, [decode])[decode], model.label_names_, names)
+    probabilities = align_columns(model.marginals(aligned), model.label_names_, names)
     summary = evaluate_predictions(aligned.labels, {decode: predicted})[decode]
-    title = f"comorbid report: {model.model_name} / {model.encoder_name} on {dataset.name} (decoder {decode})"
-    warning = training_overlap_warning(getattr(model, "training_fingerprint", None), dataset.inputs, dataset.name)
+    title = f"comorbid report: {model.model} / {model.encoder_name} on {dataset.name} (decoder {decode})"
+    warning = training_overlap_warning(getattr(model, "training_fingerprint_", None), dataset.inputs, dataset.name)
     return render_report(title, aligned.labels, predicted, probabilities, names, label_descriptions(names), summary,
                          bins=bins, warnings=[warning] if warning else [])
 

@@ -8,6 +8,7 @@ from html import escape
 import numpy as np
 from rich.table import Table
 
+from comorbid.data.labels import align_columns
 from comorbid.heads.chain import mutual_information
 from comorbid.inspection import Inspection
 from comorbid.report.html import _STYLE, _image, _table
@@ -122,9 +123,7 @@ def inspection_html(result: Inspection, labels: np.ndarray | None = None, label_
             for name in (pair.first, pair.second):
                 if name not in chosen and len(chosen) < heatmap_labels:
                     chosen.append(name)
-        index = {name: j for j, name in enumerate(label_names)}
-        columns = [index[name] for name in chosen]
-        mi = mutual_information(np.asarray(labels)[:, columns])
+        mi = mutual_information(align_columns(labels, label_names, chosen))
         parts.append(_image(heatmap_png(mi, chosen, "pairwise mutual information", "nats"), "mutual information"))
     parts += [f"<h2>Exclusions ({s.n_exclusions})</h2>",
               "<p>Frequent pairs of labels never seen together although independence would put them together at "
