@@ -39,7 +39,7 @@ def test_auto_chooses_the_best_candidate_on_held_out_training_rows_and_refits_on
     inner, validation = train_validation_split(data.labels, 0.2, seed=0)
     assert (record["training_rows"], record["validation_rows"]) == (len(inner), len(validation))
     assert isinstance(model, MultiLabelModel) and model.get_params()["model"] == "mixture"
-    assert model.encoder.options["hidden"] == [16]
+    assert model.encoder_.options["hidden"] == [16]
     assert model.history_ and len(model.predict(data, ["subset"])["subset"]) == len(data)  # trained on all rows
 
 
