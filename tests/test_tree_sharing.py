@@ -174,3 +174,11 @@ def test_save_and_load_rebuild_the_shared_weights(tmp_path):
     model.save(tmp_path / "m")
     loaded = MultiLabelModel.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.marginals(data), model.marginals(data))
+
+
+def test_the_option_is_reachable_from_the_cli_flags():
+    from comorbid.spec import ModelSpec, parse_options
+
+    options = parse_options(["tree_sharing=true"])
+    assert options == {"tree_sharing": True}
+    assert ModelSpec(model="independent", head_options=options).head_options == {"tree_sharing": True}
