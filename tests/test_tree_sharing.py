@@ -182,3 +182,19 @@ def test_the_option_is_reachable_from_the_cli_flags():
     options = parse_options(["tree_sharing=true"])
     assert options == {"tree_sharing": True}
     assert ModelSpec(model="independent", head_options=options).head_options == {"tree_sharing": True}
+
+
+def test_the_docs_example_prints_what_it_promises():
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "losses.md"
+    block = next(b for b in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+                 if "tree_sharing" in b)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, str(page), "exec"), {})
+    promised = [line.split("#", 1)[1].strip() for line in block.splitlines() if line.startswith("print(")]
+    assert out.getvalue().splitlines() == promised
