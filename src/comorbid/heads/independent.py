@@ -11,6 +11,7 @@ from torch import nn
 from comorbid.distributions.independent import IndependentBernoulli
 from comorbid.heads.base import Head, Linear, label_logits, log_odds
 from comorbid.heads.descriptions import DEFAULT_STRENGTH, DescriptionBlend, split_scores
+from comorbid.heads.tree_sharing import TreeSharedWeights, label_tree_links
 
 
 def label_structure_options(loss: str, options: dict[str, Any], label_names: list[str]) -> dict[str, Any]:
@@ -53,6 +54,11 @@ class IndependentHead(Head):
             scores with the code descriptions, blended into each code's logit by its training
             count (:mod:`comorbid.heads.descriptions`); set by the model.
         description_strength: ``k`` of that blend.
+        tree_sharing: each code's weight vector is its own plus one shared by the codes under
+            each of its ICD ancestors (:mod:`comorbid.heads.tree_sharing`), so rare codes borrow
+            strength from their siblings through the weight penalty; the links are set from the
+            label names when training. ``tree_nodes`` and ``tree_links`` record their sizes so
+            that a saved model is rebuilt with the right shapes (set by training, not by users).
     """
 
     name = "independent"
@@ -60,13 +66,20 @@ class IndependentHead(Head):
     accepts_descriptions = True
 
     def __init__(self, input_dim: int, n_labels: int, loss: str | None = None, loss_options: dict | None = None,
-                 descriptions: bool = False, description_strength: float = DEFAULT_STRENGTH):
+                 descriptions: bool = False, description_strength: float = DEFAULT_STRENGTH,
+                 tree_sharing: bool = False, tree_nodes: int = 0, tree_links: int = 0):
+        if not isinstance(tree_sharing, bool):
+            raise ValueError(f"Expected `tree_sharing` true or false, got {tree_sharing!r}")
         super().__init__(input_dim, n_labels, loss=loss, loss_options=loss_options or {},
                          **({"descriptions": True, "description_strength": description_strength}
-                            if descriptions else {}))
+                            if descriptions else {}),
+                         **({"tree_sharing": True, "tree_nodes": int(tree_nodes), "tree_links": int(tree_links)}
+                            if tree_sharing else {}))
         self.description_blend = DescriptionBlend(n_labels, description_strength) if descriptions else None
         self.linear = Linear(input_dim - (n_labels if descriptions else 0), n_labels)
         nn.init.zeros_(self.linear.weight)
+        self.tree = (TreeSharedWeights(self.linear.in_features, n_labels, int(tree_nodes), int(tree_links))
+                     if tree_sharing else None)
         if loss is not None:
             from comorbid.losses import LOSSES  # fail early on an unknown name
 
@@ -78,9 +91,13 @@ class IndependentHead(Head):
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         if self.description_blend is None:
-            return label_logits(self.linear, h)
+            return self._unary(h)
         features, scores = split_scores(h, self.n_labels)
-        return self.description_blend(label_logits(self.linear, features), scores)
+        return self.description_blend(self._unary(features), scores)
+
+    def _unary(self, features: torch.Tensor) -> torch.Tensor:
+        unary = label_logits(self.linear, features)
+        return unary if self.tree is None else unary + self.tree(features)
 
     def forward(self, h: torch.Tensor) -> IndependentBernoulli:
         return IndependentBernoulli(self.logits(h))
@@ -111,5 +128,9 @@ class IndependentHead(Head):
             self.linear.bias.copy_(log_odds(labels))
         if self.description_blend is not None:
             self.description_blend.prepare(labels)
+        if self.tree is not None:
+            links, nodes = label_tree_links(label_names or [str(j) for j in range(labels.shape[1])])
+            self.tree.set_links(links, len(nodes))
+            self.options.update(tree_nodes=len(nodes), tree_links=int(links.shape[1]))
         if self.options["loss"] is not None:
             self.prepare_loss(label_names or [str(j) for j in range(labels.shape[1])])
