@@ -57,10 +57,10 @@ def _n_parameters(model) -> int:
 def _scores(model, train, test, known=None, unknown=None):
     """Metrics of ``model`` on ``test`` (labels aligned to the model's)."""
     predictions, marginals = model.predict_with_marginals(test, [DECODER])
-    names = known if known is not None else list(model.label_names)
-    padded = {d: align_columns(p, model.label_names, names) for d, p in predictions.items()}
+    names = known if known is not None else list(model.label_names_)
+    padded = {d: align_columns(p, model.label_names_, names) for d, p in predictions.items()}
     sets = evaluate_predictions(test.labels, padded, names)[DECODER]
-    m = len(model.label_names)
+    m = len(model.label_names_)
     extra = test.labels[:, m:] if known is not None else None
     rare = rare_code_scores(test.labels[:, :m], marginals, predictions[DECODER], label_counts(train.labels), extra)
     return {**sets, **rare}, padded[DECODER]
@@ -95,7 +95,7 @@ def dev(args) -> dict:
         start = time.perf_counter()
         model = MultiLabelModel(model_name, head_options=options).fit(train)
         train_s = time.perf_counter() - start
-        known, unknown = names_with_unknown(model.label_names, test.label_names)
+        known, unknown = names_with_unknown(model.label_names_, test.label_names)
         aligned = test.with_label_names(known)
         scores, pred = _scores(model, train, aligned, known, unknown)
         # std over dev notes drawn with replacement: the spread a different dev set would give
