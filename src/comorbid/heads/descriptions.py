@@ -20,15 +20,31 @@ empirical-Bayes idea behind Rios & Kavuluru's few- and zero-shot ICD coding (EMN
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from comorbid.heads.base import label_counts
 
-#: Whether ``descriptions="auto"`` (the default) turns descriptions on where they apply.
-BY_DEFAULT = False
+#: ``descriptions="auto"`` (the default) turns descriptions on where they apply and the label
+#: space looks like real coding: at least this many codes ...
+AUTO_MIN_CODES = 1000
+#: ... most of them (the median) seen in at most this many training notes. CodiEsp (2,194
+#: codes, 70 % seen once or twice) is such a case; CMC 2007 (45 codes) is not, so it is
+#: unchanged.
+AUTO_MAX_MEDIAN_COUNT = 2
 #: ``k`` of lambda_j = k / (k + n_j): how many training notes weigh as much as the description.
-DEFAULT_STRENGTH = 1.0
+DEFAULT_STRENGTH = 0.1
+
+
+def auto_applies(labels) -> bool:
+    """Whether ``descriptions="auto"`` turns descriptions on for the training labels ``[N, M]``
+    (dense or scipy sparse): :data:`AUTO_MIN_CODES` codes or more, the median code seen in at
+    most :data:`AUTO_MAX_MEDIAN_COUNT` notes (codes without a training note, such as a candidate
+    list's, count as 0). Where most codes are that rare their own weights say little, and the
+    description of a code seen in no note is the only evidence for it."""
+    counts = label_counts(labels)
+    return len(counts) >= AUTO_MIN_CODES and float(np.median(counts)) <= AUTO_MAX_MEDIAN_COUNT
 
 
 class DescriptionBlend(nn.Module):
