@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 
 from comorbid import distributed
 from comorbid.data.dataset import MultiLabelDataset
-from comorbid.data.labels import align_columns, names_with_unknown
+from comorbid.data.labels import align_columns, names_with_unknown, read_code_list
 from comorbid.data.readers import STREAM_FORMATS, SUFFIXES
 from comorbid.decoders import decoders_help, get_decoder, parse_decoders
 from comorbid.encoders import ENCODERS
@@ -456,6 +456,10 @@ def train(
         False, "--distributed", rich_help_panel=TRAINING,
         help="Train with DistributedDataParallel across the processes torchrun started (automatic under "
              "torchrun; with this flag, not being under torchrun is an error). docs/distributed.md"),
+    codes: Optional[str] = typer.Option(
+        None, "--codes", metavar="FILE", rich_help_panel=TRAINING,
+        help="Candidate codes, one a line: added to the label space even without a training note, so "
+             "that the code descriptions can suggest them (docs/training.md)."),
     ctx: typer.Context = None,
 ):
     """Train a model on all of DATA and save it (OUT must be missing, empty or a model directory)."""
@@ -473,9 +477,14 @@ def train(
 
         resolve_device(device)  # a missing GPU fails before any work
         spec = dataclasses.replace(spec, train={**(spec.train or {}), "device": device})
+    candidates = None if codes is None else read_code_list(codes)  # a bad list fails before reading DATA
     dataset = reading.load(data)
     if dataset.n_labels == 0:
         raise InputError(f"{data} has no labels to learn from")
+    if candidates is not None:  # codes without a training note: suggested through their descriptions
+        seen = set(dataset.label_names)
+        dataset = dataset.with_label_names(list(dataset.label_names) + [c for c in candidates if c not in seen])
+        console.print(f"{codes}: {dataset.n_labels - len(seen)} codes without a training note added as candidates")
     _check_decoders_for(decoders, dataset.label_names)
     with new_progress(transient=True) as progress:
         trained = training.model_factory(spec)().fit(dataset, progress=progress if distributed.is_main() else None,
@@ -485,6 +494,10 @@ def train(
     if not distributed.is_main():
         return
     trained.training_fingerprint_ = fingerprint(dataset.inputs)  # report/evaluate warn on these rows
+    if candidates is not None and not getattr(trained.encoder_, "description_columns", 0):
+        console.print(f"[yellow]warning:[/] --codes: this model matches no code descriptions, so the codes of "
+                      f"{codes} without a training note will not be suggested (--head-option descriptions=true "
+                      "turns them on where they apply)")
     trained.save(out)
     if "candidates" in trained.auto_selection_:  # --model auto on features (saved in config.json)
         console.print(describe_selection(trained.auto_selection_))

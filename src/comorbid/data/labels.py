@@ -59,3 +59,40 @@ def names_with_unknown(known: Sequence[str], names: Sequence[str]) -> tuple[list
     """
     unknown = sorted(set(names) - set(known))
     return list(known) + unknown, unknown
+
+
+def read_code_list(path) -> list[str]:
+    """The codes listed in the text file ``path``, one a line, in file order, without repeats.
+
+    Blank lines and lines starting with ``#`` are skipped; white space around a code is
+    ignored. What ``comorbid train --codes FILE`` adds to the label space as candidates with no
+    training note (suggested through their descriptions). A ValueError names the file and line
+    of anything else: two words on a line, a code joined to another by ``,``, ``;`` or ``|``,
+    text that is not UTF-8; and a file listing no code at all.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such code list file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, expected a code list file (one code a line)") from None
+    codes: dict[str, None] = {}
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8").strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} line {number}: not UTF-8 text (a code list is one code a line)") from None
+        if not text or text.startswith("#"):
+            continue
+        if len(text.split()) > 1:
+            raise ValueError(f"{path} line {number}: expected one code a line, got {text[:80]!r}")
+        if any(mark in text for mark in ",;|"):
+            raise ValueError(f"{path} line {number}: expected one code a line, got {text[:80]!r} "
+                             "(put each code on a line of its own)")
+        codes.setdefault(text, None)
+    if not codes:
+        raise ValueError(f"{path}: lists no code (expected one code a line)")
+    return list(codes)
