@@ -250,3 +250,15 @@ def test_large_label_matrices_get_a_random_validation_split(monkeypatch):
     assert len(validation) == 10 and len(train) == 40 and not set(train) & set(validation)
     assert sorted([*train, *validation]) == list(range(50))
     np.testing.assert_array_equal(original(50, 0.2, 3)[1], validation)
+
+
+def test_word_statuses_are_annotates_words_and_statuses():
+    from comorbid.data import synthetic_icd10_set
+    from comorbid.text.negation import annotate, word_statuses
+
+    texts = ["No focal pneumonia. Possible atelectasis?", "Cough; rule out pneumonia, but mild atelectasis.",
+             "Fever without cough. İstanbul x-ray: r/o pneumonia?", ""]
+    texts += synthetic_icd10_set(n_notes=5, n_codes=20, seed=1).inputs
+    for text in texts:
+        assert word_statuses(text) == [(t.text.lower(), t.status) for t in annotate(text)]
+        assert word_statuses(text, 2) == [(t.text.lower(), t.status) for t in annotate(text, 2)]
