@@ -156,3 +156,109 @@ def test_thresholds_and_calibration_work_on_one_heldout_fold(monkeypatch):
     model = MultiLabelModel("independent", encoder="tfidf", calibrate=True).fit(data, decoders=["micro-f1"])
     assert model.calibration_["rows"] < len(data)
     assert model.predict(data, ["micro-f1"])["micro-f1"].shape == data.labels.shape
+
+
+# ------------------------------------------------------------------ issue 13: the default model at scale
+def test_fit_featurize_gives_the_features_that_fit_then_featurize_give():
+    data = text_dataset()
+    for encoder_cls, options in ((ClinicalEncoder, {"min_df": 1}), (TfidfEncoder, {}),
+                                 (ClinicalEncoder, {"min_df": 1, "max_weights": 3 * 7}),
+                                 (TfidfEncoder, {"max_weights": 3 * 7})):
+        once = encoder_cls(**options).fit_featurize(data.inputs, data.labels)
+        twice = encoder_cls(**options).fit(data.inputs, data.labels)
+        expected = twice.featurize(data.inputs)
+        assert once.shape == expected.shape
+        np.testing.assert_array_equal(once.toarray(), expected.toarray())
+
+
+def test_a_budget_the_words_fill_cuts_them_as_max_features_does_and_counts_no_char_ngrams(monkeypatch):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    data = text_dataset()
+    fitted_kinds = []
+    original = ClinicalEncoder._new_vectorizer
+
+    def recording(self, kind, vocabulary=None, max_features=None):
+        fitted_kinds.append(kind)
+        return original(self, kind, vocabulary, max_features)
+
+    monkeypatch.setattr(ClinicalEncoder, "_new_vectorizer", recording)
+    encoder = ClinicalEncoder(min_df=1, max_weights=3 * 6)
+    features = encoder.fit_featurize(data.inputs, data.labels)
+    assert fitted_kinds == ["word"]  # the character n-grams were never counted
+    # the same vocabulary as scikit-learn's own cut to the 6 most frequent terms
+    reference = original(ClinicalEncoder(min_df=1), "word", max_features=6).fit(data.inputs)
+    assert isinstance(reference, TfidfVectorizer)
+    assert encoder.vectorizers["word"].vocabulary_ == reference.vocabulary_
+    np.testing.assert_array_equal(features.toarray(), reference.transform(data.inputs).toarray())
+
+
+def test_large_fits_train_by_adam_on_dense_batches_and_small_ones_as_before(monkeypatch):
+    import comorbid.encoders.tfidf as tfidf_module
+
+    data = text_dataset()
+    small = ClinicalEncoder(min_df=1).fit(data.inputs, data.labels)
+    assert not small.at_scale and small.training_defaults() == ClinicalEncoder.train_defaults
+    assert small(small.featurize(data.inputs)).layout == torch.sparse_csr
+    monkeypatch.setattr(tfidf_module, "SCALE_MIN_CELLS", len(data) * 3 - 1)
+    large = ClinicalEncoder(min_df=1).fit(data.inputs, data.labels)
+    assert large.at_scale and large.fit_cells == len(data) * 3
+    assert large.training_defaults() == {**ClinicalEncoder.train_defaults, **tfidf_module.SCALE_TRAIN_DEFAULTS}
+    features = large.featurize(data.inputs)
+    monkeypatch.setattr(tfidf_module, "DENSE_MIN_DENSITY", 0.0)
+    dense = large(features)
+    assert dense.layout == torch.strided
+    np.testing.assert_array_equal(dense.numpy(), features.toarray())
+    monkeypatch.setattr(tfidf_module, "DENSE_MIN_DENSITY", 1.01)
+    assert large(features).layout == torch.sparse_csr  # too sparse: stays sparse
+    monkeypatch.setattr(tfidf_module, "DENSE_MIN_DENSITY", 0.0)
+    model = MultiLabelModel("chain").fit(data)
+    assert model.train_config_.optimizer == "adam" and model.train_config_.refit is False
+    assert model.train_config_.batch_size == tfidf_module.SCALE_TRAIN_DEFAULTS["batch_size"]
+    # the user's settings still go on top
+    assert MultiLabelModel("chain", train={"epochs": 2}).fit(data).train_config_.epochs == 2
+
+
+def test_an_at_scale_encoder_saves_and_loads_as_such(tmp_path, monkeypatch):
+    import comorbid.encoders.tfidf as tfidf_module
+
+    data = text_dataset()
+    monkeypatch.setattr(tfidf_module, "SCALE_MIN_CELLS", 10)
+    model = MultiLabelModel("independent", train={"epochs": 3}).fit(data)
+    model.save(tmp_path / "m")
+    loaded = MultiLabelModel.load(tmp_path / "m")
+    assert loaded.encoder_.at_scale and loaded.encoder_.fit_cells == model.encoder_.fit_cells
+    np.testing.assert_array_equal(loaded.marginals(data), model.marginals(data))
+
+
+def test_large_label_matrices_get_a_random_validation_split(monkeypatch):
+    data = text_dataset()
+    calls = []
+    original = training_module.random_validation_split
+
+    def recording(n, fraction, seed):
+        calls.append((n, fraction, seed))
+        return original(n, fraction, seed)
+
+    monkeypatch.setattr(training_module, "random_validation_split", recording)
+    MultiLabelModel("independent", train={"optimizer": "adam", "epochs": 2}).fit(data)
+    assert calls == []
+    monkeypatch.setattr(training_module, "STRATIFY_MAX_CELLS", 10)
+    MultiLabelModel("independent", train={"optimizer": "adam", "epochs": 2, "validation_fraction": 0.2}).fit(data)
+    assert calls == [(len(data), 0.2, 0)]
+    train, validation = original(50, 0.2, 3)
+    assert len(validation) == 10 and len(train) == 40 and not set(train) & set(validation)
+    assert sorted([*train, *validation]) == list(range(50))
+    np.testing.assert_array_equal(original(50, 0.2, 3)[1], validation)
+
+
+def test_word_statuses_are_annotates_words_and_statuses():
+    from comorbid.data import synthetic_icd10_set
+    from comorbid.text.negation import annotate, word_statuses
+
+    texts = ["No focal pneumonia. Possible atelectasis?", "Cough; rule out pneumonia, but mild atelectasis.",
+             "Fever without cough. İstanbul x-ray: r/o pneumonia?", ""]
+    texts += synthetic_icd10_set(n_notes=5, n_codes=20, seed=1).inputs
+    for text in texts:
+        assert word_statuses(text) == [(t.text.lower(), t.status) for t in annotate(text)]
+        assert word_statuses(text, 2) == [(t.text.lower(), t.status) for t in annotate(text, 2)]

@@ -192,11 +192,11 @@ class MultiLabelModel(BaseEstimator):
             if descriptions is not None:
                 described["descriptions"] = True
             head_name, head_options = dataclasses.replace(spec, head_options=described).head()
-            encoder.fit(dataset.inputs, dataset.labels)
+            # fit and the training features in one pass where the encoder can (the bag of words)
+            features = encoder.fit_featurize(dataset.inputs, dataset.labels)
             # The fitted encoder knows how it trains best (e.g. a bag of words with a hidden layer
             # trains by Adam); the user's settings go on top.
             train_config = spec.train_config(encoder)
-            features = encoder.featurize(dataset.inputs)
             encoder.progress = None
             head = _build(HEADS[head_name], "model", encoder.output_dim, dataset.n_labels, **head_options)
             head.nonempty = spec.nonempty_for(dataset.labels)

@@ -276,6 +276,22 @@ def train_head(
     return {"members": histories}
 
 
+#: Up to this many label cells (rows x labels) the validation split is iteratively stratified
+#: (:func:`comorbid.data.splits.train_validation_split`, which keeps rare labels on both sides);
+#: beyond, it is a random share of the rows (:func:`random_validation_split`): the stratification
+#: walks the label matrix row by row, and at tens of thousands of rows a random 5% already
+#: holds the labels that matter to the validation loss.
+STRATIFY_MAX_CELLS = 4_000_000
+
+
+def random_validation_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``(train, validation)`` row indices, ``round(fraction n)`` (at least 1) random rows
+    validating, drawn by ``seed``."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_validation = min(n - 1, max(1, int(round(fraction * n))))
+    return np.sort(order[n_validation:]).astype(np.int64), np.sort(order[:n_validation]).astype(np.int64)
+
+
 def fit(
     encoder: Encoder,
     head: Head,
@@ -305,7 +321,9 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     initial = (copy.deepcopy(encoder.state_dict()), copy.deepcopy(head.state_dict()))
     use_validation = config.validation_fraction > 0 and len(labels) >= 10
-    if use_validation:
+    if use_validation and labels.shape[0] * labels.shape[1] > STRATIFY_MAX_CELLS:
+        train_rows, validation_rows = random_validation_split(len(labels), config.validation_fraction, config.seed)
+    elif use_validation:
         train_rows, validation_rows = train_validation_split(labels, config.validation_fraction, seed=config.seed)
     else:
         train_rows, validation_rows = np.arange(len(labels)), np.arange(0)

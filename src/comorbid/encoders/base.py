@@ -52,6 +52,12 @@ class Encoder(nn.Module):
     def featurize(self, inputs: Any) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def fit_featurize(self, inputs: Any, labels: Any = None):
+        """``fit(inputs, labels)`` then ``featurize(inputs)``: the training features. An encoder
+        that computes them while fitting (the bag of words) returns those instead of a second
+        pass over the texts."""
+        return self.fit(inputs, labels).featurize(inputs)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return features
 

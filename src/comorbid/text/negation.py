@@ -229,6 +229,8 @@ def _clause_statuses(words: list[str], window: int) -> tuple[list[str], list[str
     uncertain = [False] * n
     role: list[str | None] = [None] * n
     matches = _find_triggers(words)
+    if not matches:  # most sentences of a long note: every word affirmed
+        return ["affirmed"] * n, role
     stops_fwd = [False] * n  # a non-embedded trigger starts here
     stops_bwd = [False] * n  # a non-embedded trigger ends here
     for first, last, trigger in matches:
@@ -291,6 +293,20 @@ def annotate(text: str, window: int = DEFAULT_WINDOW) -> list[Token]:
             for (s, e), status, role in zip(spans, statuses, roles)
         )
     return tokens
+
+
+def word_statuses(text: str, window: int = DEFAULT_WINDOW) -> list[tuple[str, Status]]:
+    """``(lower-cased word, status)`` of every word of ``text``: :func:`annotate`'s words and
+    statuses (``[(t.text.lower(), t.status) for t in annotate(text, window)]``) without building
+    the tokens, for the bag-of-words preprocessing of every note."""
+    if window < 1:
+        raise ValueError(f"Expected `window` >= 1, got {window}")
+    out: list[tuple[str, Status]] = []
+    for start, end in split_sentences(text):
+        words = [text[s:e].lower() for s, e in word_spans(text, start, end)]
+        statuses, _ = _clause_statuses(words, window)
+        out.extend(zip(words, statuses))
+    return out
 
 
 _PREFIX = {"affirmed": "", "negated": "neg_", "uncertain": "unc_"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .negation import DEFAULT_WINDOW, annotate
+from .negation import DEFAULT_WINDOW, word_statuses
 from .sections import check_sections, join_section_lines, plain_words, split_sections
 
 __all__ = ["preprocess_note", "preprocess_report", "SCOPE_MODES"]
@@ -80,13 +80,13 @@ def preprocess_report(
         if not negation:
             return plain_words(text)
         out = []
-        for token in annotate(text, window):
-            if token.text == "?":
+        for word, status in word_statuses(text, window):
+            if word == "?":
                 continue
-            mode = modes.get(token.status, "keep")
+            mode = modes.get(status, "keep")
             if mode == "drop":
                 continue
-            out.append((_PREFIX[token.status] if mode == "mark" else "") + token.text.lower())
+            out.append((_PREFIX[status] if mode == "mark" else "") + word)
         return out
 
     return join_section_lines([(name, words(text)) for name, text in items], section_tags, keep_plain)
