@@ -169,6 +169,12 @@ def test_fit_featurize_gives_the_features_that_fit_then_featurize_give():
         expected = twice.featurize(data.inputs)
         assert once.shape == expected.shape
         np.testing.assert_array_equal(once.toarray(), expected.toarray())
+        # entry for entry in the same order (a sparse product sums in that order: CMC's model
+        # changed in its last bits when fit_featurize's rows came unsorted)
+        assert once.has_sorted_indices
+        np.testing.assert_array_equal(once.indptr, expected.indptr)
+        np.testing.assert_array_equal(once.indices, expected.indices)
+        np.testing.assert_array_equal(once.data, expected.data)
 
 
 def test_a_budget_the_words_fill_cuts_them_as_max_features_does_and_counts_no_char_ngrams(monkeypatch):

@@ -172,9 +172,12 @@ class TfidfEncoder(Encoder):
         if parts is None:
             return self.featurize(inputs)
         features = (parts[0] if len(parts) == 1 else sp.hstack(parts)).tocsr()
-        if self.matcher is None:
-            return features
-        return sp.hstack([features, self.matcher.scores(inputs)], format="csr")
+        if self.matcher is not None:
+            features = sp.hstack([features, self.matcher.scores(inputs)], format="csr")
+        # featurize's matrix entry for entry, in the same order within each row: a sparse product
+        # sums in that order, and another order changes the trained model in its last bits
+        features.sort_indices()
+        return features
 
     def _fit(self, inputs: list[str], labels: Any) -> list[sp.csr_matrix] | None:
         """Fit the vocabularies, words first, and return each one's features of ``inputs`` (or
