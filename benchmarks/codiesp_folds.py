@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
     counts = np.asarray(dataset.labels[train_rows].sum(0)).ravel()
     result = {"data": args.data, "fold": args.fold, "folds": args.folds, "seed": args.seed, "model": args.model,
               "head_options": parse_options(args.head_option),
-              "descriptions_used": bool(model.head.options.get("descriptions")), "train_s": round(train_s, 1),
+              "descriptions_used": bool(model.head_.options.get("descriptions")), "train_s": round(train_s, 1),
               "metrics": evaluate_predictions(test.labels, predictions, test.label_names),
               "ranking": ranking_scores(test.labels, marginals),
               "rare": {d: rare_code_scores(test.labels, marginals, y, counts) for d, y in predictions.items()}}

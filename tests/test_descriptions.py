@@ -229,6 +229,6 @@ def test_the_default_model_uses_descriptions_where_auto_applies(monkeypatch):
     data = coding_dataset(8)  # 8 notes: each code in a few (median <= 10), A23.9 in none
     assert descriptions.auto_applies(data.labels)
     model = MultiLabelModel("chain", train={"max_iterations": 5}).fit(data)
-    assert model.head.options["descriptions"] is True
-    assert model.head.options["description_strength"] == descriptions.DEFAULT_STRENGTH
+    assert model.head_.options["descriptions"] is True
+    assert model.head_.options["description_strength"] == descriptions.DEFAULT_STRENGTH
     assert model.encoder.description_columns == 4
