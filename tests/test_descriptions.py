@@ -199,36 +199,3 @@ def test_cross_validation_reports_rare_code_metrics_per_decoder():
         assert set(scores) == set(RARE_METRICS)
         # A23.9 has no training note in either fold, and no gold occurrence: its recall is undefined
         assert np.isnan(scores["unseen_recall"])
-
-
-def test_auto_turns_descriptions_on_for_many_mostly_rare_codes_only(monkeypatch):
-    from comorbid.heads import descriptions
-
-    names = list(WORDS) + [UNSEEN]
-    rare = np.zeros((10, 4), dtype=np.int8)
-    rare[0, 0] = rare[1, 1] = rare[2, 1] = 1
-    rare[:6, 2] = 1  # counts 1, 2, 6, 0: median 1.5
-    common = np.ones((10, 4), dtype=np.int8)
-    encoder = ClinicalEncoder()
-    # below AUTO_MIN_CODES (1,000): off, whatever the counts (CMC 2007's 45 codes stay unchanged)
-    assert not descriptions.auto_applies(rare)
-    assert resolve_descriptions("auto", HEADS["chain"], encoder, names, rare) is None
-    monkeypatch.setattr(descriptions, "AUTO_MIN_CODES", 4)
-    assert descriptions.auto_applies(rare) and not descriptions.auto_applies(common)
-    assert resolve_descriptions("auto", HEADS["chain"], encoder, names, rare) == icd.describe_labels(names)
-    assert resolve_descriptions("auto", HEADS["chain"], encoder, names, common) is None
-    assert resolve_descriptions("auto", HEADS["chain"], encoder, names) is None  # no labels: off
-    assert resolve_descriptions("auto", HEADS["chain"], encoder, ["a", "b", "c", "d"], rare) is None  # not ICD
-
-
-def test_the_default_model_uses_descriptions_where_auto_applies(monkeypatch):
-    from comorbid.heads import descriptions
-
-    monkeypatch.setattr(descriptions, "AUTO_MIN_CODES", 4)
-    monkeypatch.setattr(descriptions, "AUTO_MAX_MEDIAN_COUNT", 10)
-    data = coding_dataset(8)  # 8 notes: each code in a few (median <= 10), A23.9 in none
-    assert descriptions.auto_applies(data.labels)
-    model = MultiLabelModel("chain", train={"max_iterations": 5}).fit(data)
-    assert model.head_.options["descriptions"] is True
-    assert model.head_.options["description_strength"] == descriptions.DEFAULT_STRENGTH
-    assert model.encoder.description_columns == 4

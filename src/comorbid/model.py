@@ -184,8 +184,7 @@ class MultiLabelModel(BaseEstimator):
             encoder.progress = progress
             # code descriptions (comorbid.heads.descriptions): matched by the encoder, blended in the head
             described = dict(spec.head_options or {})
-            descriptions = resolve_descriptions(described.get("descriptions", "auto"), head_cls, encoder, label_names,
-                                                dataset.labels)
+            descriptions = resolve_descriptions(described.get("descriptions", "auto"), head_cls, encoder, label_names)
             if descriptions is not None:
                 encoder.use_descriptions(descriptions)
             described.pop("descriptions", None)  # the heads' default: none
@@ -500,24 +499,23 @@ READ_BACK = {
 MODEL_FILES = (WEIGHTS_FILE, CONFIG_FILE)
 
 
-def resolve_descriptions(option, head_cls, encoder, label_names, labels=None) -> list[str] | None:
+def resolve_descriptions(option, head_cls, encoder, label_names) -> list[str] | None:
     """The code descriptions a model matches notes against (:mod:`comorbid.heads.descriptions`),
     or ``None`` for none.
 
     ``option`` is the head option ``descriptions``: ``False``, ``True`` (required: a ValueError
-    says why it cannot apply) or ``"auto"`` (on when it can apply and the training ``labels``
-    ``[N, M]`` are many rare codes: :func:`comorbid.heads.descriptions.auto_applies`; off
-    without ``labels``). It applies to a head that takes
+    says why it cannot apply) or ``"auto"`` (on when it can apply and
+    :data:`comorbid.heads.descriptions.BY_DEFAULT`). It applies to a head that takes
     descriptions (independent, chain), an encoder that matches them (the bag-of-words
     encoders, without a hidden layer) and labels that are ICD codes with descriptions
     (:func:`comorbid.icd.describe_labels`).
     """
-    from comorbid.heads.descriptions import auto_applies
+    from comorbid.heads.descriptions import BY_DEFAULT
     from comorbid.icd import describe_labels
 
     if option not in (True, False, "auto"):
         raise ValueError(f"Expected the option `descriptions` True, False or 'auto', got {option!r}")
-    if option is False or (option == "auto" and (labels is None or not auto_applies(labels))):
+    if option is False or (option == "auto" and not BY_DEFAULT):
         return None
     reasons = []
     if not head_cls.accepts_descriptions:

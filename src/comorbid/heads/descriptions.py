@@ -1,8 +1,7 @@
 """Blend each code's learned logit with a zero-shot logit from its description, by its training count.
 
 With code descriptions on (``descriptions=True`` on the independent or chain head; ``"auto"``,
-the default, turns it on for many mostly rare ICD codes and a bag-of-words encoder, see
-:func:`auto_applies` and :func:`comorbid.model.resolve_descriptions`), the encoder appends to its features the match
+the default, leaves it off: :data:`BY_DEFAULT`, :func:`comorbid.model.resolve_descriptions`), the encoder appends to its features the match
 scores ``s [B, M]`` of each note with each code's description
 (:class:`comorbid.encoders.descriptions.DescriptionMatcher`). The head then scores code ``j`` as
 
@@ -22,31 +21,15 @@ empirical-Bayes idea behind Rios & Kavuluru's few- and zero-shot ICD coding (EMN
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from comorbid.heads.base import label_counts
 
-#: ``descriptions="auto"`` (the default) turns descriptions on where they apply and the label
-#: space looks like real coding: at least this many codes ...
-AUTO_MIN_CODES = 1000
-#: ... most of them (the median) seen in at most this many training notes. CodiEsp (2,194
-#: codes, 70 % seen once or twice) is such a case; CMC 2007 (45 codes) is not, so it is
-#: unchanged.
-AUTO_MAX_MEDIAN_COUNT = 2
+#: Whether ``descriptions="auto"`` (the default) turns descriptions on where they apply.
+BY_DEFAULT = False
 #: ``k`` of lambda_j = k / (k + n_j): how many training notes weigh as much as the description.
-DEFAULT_STRENGTH = 0.1
-
-
-def auto_applies(labels) -> bool:
-    """Whether ``descriptions="auto"`` turns descriptions on for the training labels ``[N, M]``
-    (dense or scipy sparse): :data:`AUTO_MIN_CODES` codes or more, the median code seen in at
-    most :data:`AUTO_MAX_MEDIAN_COUNT` notes (codes without a training note, such as a candidate
-    list's, count as 0). Where most codes are that rare their own weights say little, and the
-    description of a code seen in no note is the only evidence for it."""
-    counts = label_counts(labels)
-    return len(counts) >= AUTO_MIN_CODES and float(np.median(counts)) <= AUTO_MAX_MEDIAN_COUNT
+DEFAULT_STRENGTH = 1.0
 
 
 class DescriptionBlend(nn.Module):
