@@ -13,12 +13,12 @@ mean over the K folds' JSON files is what ``comorbid cv`` reports.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
 from comorbid.spec import parse_options
+from benchmarks.report import emit_json
 from comorbid.data import load_dataset
 from comorbid.data.splits import kfold_indices
 from comorbid.evaluation import evaluate_predictions, ranking_scores, rare_code_scores
@@ -52,10 +52,7 @@ def main(argv=None) -> dict:
               "metrics": evaluate_predictions(test.labels, predictions, test.label_names),
               "ranking": ranking_scores(test.labels, marginals),
               "rare": {d: rare_code_scores(test.labels, marginals, y, counts) for d, y in predictions.items()}}
-    print(json.dumps(result, indent=1))
-    if args.json:
-        with open(args.json, "w") as stream:
-            json.dump(result, stream, indent=1)
+    emit_json(result, args.json)
     return result
 
 

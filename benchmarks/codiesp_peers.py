@@ -16,12 +16,12 @@ CodiEsp (CLEF eHealth 2020, Miranda-Escalada et al.; CC BY 4.0): join ``train.js
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 
 import numpy as np
 
+from benchmarks.report import emit_json
 from comorbid.data import load_dataset
 from comorbid.data.splits import kfold_indices
 from comorbid.evaluation import RANKING_METRICS, REPORTED_METRICS, evaluate_predictions, ranking_scores
@@ -73,10 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ranking": {m: float(np.mean([r[m] for r in ranked])) for m in RANKING_METRICS},
         "ranking_std": {m: float(np.std([r[m] for r in ranked])) for m in RANKING_METRICS},
     }
-    print(json.dumps(result, indent=1))
-    if args.json:
-        with open(args.json, "w") as stream:
-            json.dump(result, stream, indent=1)
+    emit_json(result, args.json)
     return result
 
 

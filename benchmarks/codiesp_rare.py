@@ -18,11 +18,11 @@ Miranda-Escalada et al.; CC BY 4.0) from ``$COMORBID_DATA/codiesp``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
+from benchmarks.report import emit_json
 from comorbid.data import load_dataset
 from comorbid.data.labels import align_columns, names_with_unknown
 from comorbid.data.paths import data_root
@@ -71,10 +71,7 @@ def main(argv=None) -> dict:
               "codes": args.codes, "labels": m, "descriptions_used": bool(model.head_.options.get("descriptions")),
               "train_s": round(train_s, 1), "predict_s": round(predict_s, 1),
               "micro_f1": sets[args.decode]["micro_f1"], **ranked, **rare}
-    print(json.dumps(result, indent=1))
-    if args.json:
-        with open(args.json, "w") as stream:
-            json.dump(result, stream, indent=1)
+    emit_json(result, args.json)
     return result
 
 

@@ -23,6 +23,17 @@ README_END = "<!-- bench:{name}:end -->"
 COLOURS = {"selected": "#1f4e9c", "ours": "#7fa7e0", "peer": "#e39a4c"}
 
 
+def emit_json(result: dict[str, Any], path: str | Path | None) -> None:
+    """Print a one-off benchmark's ``result`` as JSON and, given a ``path``, write it there
+    (atomically: an interrupted run leaves the previous file whole)."""
+    from comorbid.io import write_atomic
+
+    text = json.dumps(result, indent=1)
+    print(text)
+    if path:
+        write_atomic(path, text)
+
+
 def _cell(value: dict[str, float], digits: int = 3) -> str:
     return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
 
