@@ -54,7 +54,21 @@ def _n_parameters(model) -> int:
     return sum(p.numel() for p in [*model.encoder_.parameters(), *model.head_.parameters()])
 
 
-def _scores(model, train, test, known=None, unknown=None):
+def _fit(name: str, train):
+    """Candidate ``name`` fitted on ``train``, and the seconds the fit took."""
+    model_name, options = CANDIDATES[name]
+    start = time.perf_counter()
+    model = MultiLabelModel(model_name, head_options=options).fit(train)
+    return model, time.perf_counter() - start
+
+
+def _facts(model, train_s: float) -> dict:
+    """What a row reports of the fit itself."""
+    return {"train_s": round(train_s, 1), "optimizer": model.history_.get("optimizer", "adam"),
+            "parameters": _n_parameters(model)}
+
+
+def _scores(model, train, test, known=None):
     """Metrics of ``model`` on ``test`` (labels aligned to the model's)."""
     predictions, marginals = model.predict_with_marginals(test, [DECODER])
     names = known if known is not None else list(model.label_names_)
@@ -74,12 +88,8 @@ def inner(args) -> dict:
     train, test = outer_train.subset(inner_train), outer_train.subset(validation)
     rows = {}
     for name in args.candidates:
-        model_name, options = CANDIDATES[name]
-        start = time.perf_counter()
-        model = MultiLabelModel(model_name, head_options=options).fit(train)
-        train_s = time.perf_counter() - start
-        rows[name] = {**_scores(model, train, test)[0], "train_s": round(train_s, 1),
-                      "optimizer": model.history_.get("optimizer", "adam"), "parameters": _n_parameters(model)}
+        model, train_s = _fit(name, train)
+        rows[name] = {**_scores(model, train, test)[0], **_facts(model, train_s)}
         print(name, json.dumps(rows[name]), flush=True)
     return {"data": str(args.data), "inner_train_rows": len(train), "validation_rows": len(test), "rows": rows}
 
@@ -91,21 +101,16 @@ def dev(args) -> dict:
     draws = [rng.integers(0, len(test), len(test)) for _ in range(args.bootstrap)]
     rows = {}
     for name in args.candidates:
-        model_name, options = CANDIDATES[name]
-        start = time.perf_counter()
-        model = MultiLabelModel(model_name, head_options=options).fit(train)
-        train_s = time.perf_counter() - start
-        known, unknown = names_with_unknown(model.label_names_, test.label_names)
+        model, train_s = _fit(name, train)
+        known, _ = names_with_unknown(model.label_names_, test.label_names)
         aligned = test.with_label_names(known)
-        scores, pred = _scores(model, train, aligned, known, unknown)
+        scores, pred = _scores(model, train, aligned, known)
         # std over dev notes drawn with replacement: the spread a different dev set would give
-        hierarchy_names = known
-        boot = [evaluate_predictions(aligned.labels[rows_], {DECODER: pred[rows_]}, hierarchy_names)[DECODER]
+        boot = [evaluate_predictions(aligned.labels[rows_], {DECODER: pred[rows_]}, known)[DECODER]
                 for rows_ in draws]
         std = {metric: float(np.std([b[metric] for b in boot])) for metric in ("micro_f1", "tree_cost",
                                                                                 "hierarchical_f1")}
-        rows[name] = {**scores, "std": std, "train_s": round(train_s, 1),
-                      "optimizer": model.history_.get("optimizer", "adam"), "parameters": _n_parameters(model)}
+        rows[name] = {**scores, "std": std, **_facts(model, train_s)}
         print(name, json.dumps(rows[name]), flush=True)
     return {"data": "codiesp train.jsonl -> dev.jsonl", "bootstrap": args.bootstrap, "rows": rows}
 
