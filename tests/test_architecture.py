@@ -19,8 +19,8 @@ How the graph is built (module granularity, read with :mod:`ast`, nothing is imp
   wherever it stands. (There are no ``if TYPE_CHECKING:`` imports in the package; if one is
   added it counts too, for the same reason.)
 
-One cycle is known and kept (:data:`KNOWN_CYCLES`, with its reason); any other fails the test
-with its path, e.g. ``comorbid.cli -> comorbid.demo -> comorbid.cli``.
+A cycle kept on purpose would be listed in :data:`KNOWN_CYCLES` with its reason (none is);
+any other fails the test with its path, e.g. ``comorbid.cli -> comorbid.demo -> comorbid.cli``.
 """
 
 from __future__ import annotations
@@ -154,13 +154,8 @@ def test_the_graph_sees_the_package():
     assert "comorbid.model" in graph["comorbid.cli"]
 
 
-#: Cycles left on purpose, each with its reason. Keep this empty where you can.
-KNOWN_CYCLES = {
-    # A bag's members are heads named by a string (saved with the model), looked up in the one
-    # registry, which lists the bag itself (`--model bagging`, saved ensembles load by name).
-    # Breaking it means a second, partial head registry or resolving members in model.fit.
-    ("comorbid.heads", "comorbid.heads.bagging", "comorbid.heads"): "BaggedHead looks up its members in HEADS",
-}
+#: Cycles left on purpose, each with its reason (path tuple -> reason). None today; keep it so.
+KNOWN_CYCLES: dict[tuple[str, ...], str] = {}
 
 
 def test_no_import_cycles():

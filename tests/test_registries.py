@@ -15,6 +15,7 @@ import importlib
 import pkgutil
 
 import numpy as np
+import pytest
 import torch
 
 import comorbid.distributions
@@ -65,6 +66,21 @@ def test_every_head_returns_a_distribution_with_an_example():
     heads = {f"{name} ({cls.__name__})" for name, cls in returns.items() if cls not in covered}
     message = _missing("heads whose distribution has no example", heads, (), "tests/examples.py DISTRIBUTIONS")
     assert not message, message
+
+
+def test_a_bag_looks_its_members_up_in_the_one_head_registry():
+    assert HEADS["bagging"].member_heads is HEADS
+    with pytest.raises(ValueError, match="Unknown model 'forest'"):
+        HEADS["bagging"](3, 2, base="forest")
+
+
+def test_heads_flagged_linear_logits_have_one_logit_row_per_code():
+    """explain's ``"linear"`` method reads ``head.linear`` as ``[M, d]`` code logits for these heads."""
+    flagged = {name for name, head_cls in HEADS.items() if head_cls.linear_logits}
+    assert flagged == {"independent", "chain", "ising"}
+    for name in flagged:
+        linear = HEADS[name](3, 4).linear
+        assert isinstance(linear, torch.nn.Linear) and (linear.in_features, linear.out_features) == (3, 4), name
 
 
 def test_every_decoder_has_an_example():

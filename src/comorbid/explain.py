@@ -52,9 +52,6 @@ METHODS = ("auto", "linear", "occlusion", "attention")
 #: The weight a span needs, beyond the first one cited, per method: occlusion's Monte Carlo
 #: marginals are noisy at about 0.01; a log-odds share of 0.1 moves the odds by 10%.
 MIN_WEIGHT = {"linear": 0.1, "occlusion": 0.01, "attention": 0.01}
-#: Heads whose ``linear`` layer gives each code's logit ``u_j = W_j . h + b_j`` (a powerset's scores
-#: label sets, a chain ensemble's holds one row per chain and code): what ``"linear"`` explains.
-LINEAR_LOGIT_HEADS = ("independent", "chain", "ising")
 #: Notes predicted and explained together by :func:`explain`.
 BATCH_NOTES = 256
 
@@ -155,7 +152,7 @@ def linear_applies(model) -> bool:
     layer (features ``x [B, d]``) under a head with a ``linear`` layer giving each code's logit."""
     encoder, head = model.encoder_, model.head_
     linear = getattr(head, "linear", None)
-    return (getattr(head, "name", None) in LINEAR_LOGIT_HEADS and getattr(encoder, "vectorizers", None) is not None and getattr(encoder, "hidden_layer", 1) is None
+    return (getattr(head, "linear_logits", False) and getattr(encoder, "vectorizers", None) is not None and getattr(encoder, "hidden_layer", 1) is None
             and not encoder.per_label and isinstance(linear, torch.nn.Linear)
             and linear.out_features == len(model.label_names_) and linear.in_features == encoder.output_dim)
 

@@ -17,6 +17,7 @@ HEADS: dict[str, type[Head]] = {
     IsingHead.name: IsingHead,
     BaggedHead.name: BaggedHead,
 }
+BaggedHead.member_heads = HEADS  # a bag's members are looked up here (see BaggedHead.member_heads)
 
 
 def get_head(name: str) -> type[Head]:

@@ -12,7 +12,8 @@ fixed features.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,15 +36,19 @@ class BaggedHead(Head):
     """
 
     name = "bagging"
+    #: The heads a member may be, by name: the package's one registry ``comorbid.heads.HEADS``,
+    #: handed in by ``comorbid/heads/__init__.py`` when it builds it. (Importing it from here
+    #: would be an import cycle: the registry lists this head too.)
+    member_heads: ClassVar[Mapping[str, type[Head]]] = {}
 
     def __init__(self, input_dim: int, n_labels: int, base: str = "chain", members: int = 5,
                  base_options: dict[str, Any] | None = None):
-        from comorbid.heads import get_head
-
         if members < 1:
             raise ValueError(f"Expected at least one ensemble member, got {members}")
+        if base not in self.member_heads:
+            raise ValueError(f"Unknown model {base!r}; expected one of: {', '.join(sorted(self.member_heads))}")
         super().__init__(input_dim, n_labels, base=base, members=members, base_options=dict(base_options or {}))
-        head_cls = get_head(base)
+        head_cls = self.member_heads[base]
         self.accepts_per_label = head_cls.accepts_per_label
         self.members = nn.ModuleList(head_cls(input_dim, n_labels, **self.options["base_options"]) for _ in range(members))
 

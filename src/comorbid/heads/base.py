@@ -49,6 +49,11 @@ class Head(nn.Module):
     #: True when the head takes ``descriptions=True``: the last ``n_labels`` features are the
     #: notes' match scores with the code descriptions (:mod:`comorbid.heads.descriptions`).
     accepts_descriptions: ClassVar[bool] = False
+    #: True when the head's ``linear`` layer gives each code's logit ``u_j = W_j . h + b_j``
+    #: (its label interactions, if any, come on top): what :mod:`comorbid.explain`'s
+    #: ``"linear"`` method traces back to words. Not a powerset's (it scores label sets) nor a
+    #: chain ensemble's (one row per chain and code).
+    linear_logits: ClassVar[bool] = False
 
     def __init__(self, input_dim: int, n_labels: int, **options: Any):
         super().__init__()

@@ -256,6 +256,7 @@ class ChainHead(Head):
 
     name = "chain"
     accepts_per_label = True
+    linear_logits = True
     accepts_descriptions = True
 
     def __init__(self, input_dim: int, n_labels: int, order="dependence", beam_size: int = DEFAULT_BEAM_SIZE,

@@ -63,6 +63,7 @@ class IndependentHead(Head):
 
     name = "independent"
     accepts_per_label = True
+    linear_logits = True
     accepts_descriptions = True
 
     def __init__(self, input_dim: int, n_labels: int, loss: str | None = None, loss_options: dict | None = None,

@@ -31,6 +31,7 @@ class IsingHead(Head):
 
     name = "ising"
     accepts_per_label = True
+    linear_logits = True
 
     def __init__(self, input_dim: int, n_labels: int, max_exact_labels: int = DEFAULT_MAX_EXACT_LABELS,
                  objective: str = "auto", inference: str = "auto", n_mc_samples: int = 200, gibbs_sweeps: int = 20):
